@@ -1,0 +1,166 @@
+//! The one table of error codes. Domain crates implement [`ErrorCode`] on their own `thiserror`
+//! enums; the HTTP layer turns any of them into the error body and status with one conversion.
+
+/// Every error code Confab answers with. The string is part of the API contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    // 400
+    InvalidJson,
+    InvalidBody,
+    InvalidQuery,
+    InvalidRequest,
+    InvalidUsername,
+    InvalidPassword,
+    PasswordTooCommon,
+    InvalidEmail,
+    InvalidCode,
+    EmailCodeRequired,
+    // 401
+    Unauthorized,
+    InvalidToken,
+    TokenExpired,
+    TokenRevoked,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    // 403
+    Forbidden,
+    AccountDisabled,
+    RegistrationClosed,
+    // 404, 405
+    NotFound,
+    MethodNotAllowed,
+    // 409
+    AlreadyInitialized,
+    UsernameTaken,
+    EmailTaken,
+    LastAdmin,
+    Conflict,
+    // 413, 415
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    // 429
+    RateLimited,
+    // 5xx
+    Internal,
+    EmailDeliveryFailed,
+    ServiceUnavailable,
+}
+
+impl Code {
+    /// The machine-readable code string clients switch on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidJson => "invalid_json",
+            Code::InvalidBody => "invalid_body",
+            Code::InvalidQuery => "invalid_query",
+            Code::InvalidRequest => "invalid_request",
+            Code::InvalidUsername => "invalid_username",
+            Code::InvalidPassword => "invalid_password",
+            Code::PasswordTooCommon => "password_too_common",
+            Code::InvalidEmail => "invalid_email",
+            Code::InvalidCode => "invalid_code",
+            Code::EmailCodeRequired => "email_code_required",
+            Code::Unauthorized => "unauthorized",
+            Code::InvalidToken => "invalid_token",
+            Code::TokenExpired => "token_expired",
+            Code::TokenRevoked => "token_revoked",
+            Code::InvalidCredentials => "invalid_credentials",
+            Code::InvalidRefreshToken => "invalid_refresh_token",
+            Code::Forbidden => "forbidden",
+            Code::AccountDisabled => "account_disabled",
+            Code::RegistrationClosed => "registration_closed",
+            Code::NotFound => "not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::AlreadyInitialized => "already_initialized",
+            Code::UsernameTaken => "username_taken",
+            Code::EmailTaken => "email_taken",
+            Code::LastAdmin => "last_admin",
+            Code::Conflict => "conflict",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::RateLimited => "rate_limited",
+            Code::Internal => "internal_error",
+            Code::EmailDeliveryFailed => "email_delivery_failed",
+            Code::ServiceUnavailable => "service_unavailable",
+        }
+    }
+
+    /// The HTTP status this code is answered with.
+    pub fn status(self) -> u16 {
+        match self {
+            Code::InvalidJson
+            | Code::InvalidBody
+            | Code::InvalidQuery
+            | Code::InvalidRequest
+            | Code::InvalidUsername
+            | Code::InvalidPassword
+            | Code::PasswordTooCommon
+            | Code::InvalidEmail
+            | Code::InvalidCode
+            | Code::EmailCodeRequired => 400,
+            Code::Unauthorized
+            | Code::InvalidToken
+            | Code::TokenExpired
+            | Code::TokenRevoked
+            | Code::InvalidCredentials
+            | Code::InvalidRefreshToken => 401,
+            Code::Forbidden | Code::AccountDisabled | Code::RegistrationClosed => 403,
+            Code::NotFound => 404,
+            Code::MethodNotAllowed => 405,
+            Code::AlreadyInitialized
+            | Code::UsernameTaken
+            | Code::EmailTaken
+            | Code::LastAdmin
+            | Code::Conflict => 409,
+            Code::PayloadTooLarge => 413,
+            Code::UnsupportedMediaType => 415,
+            Code::RateLimited => 429,
+            Code::Internal => 500,
+            Code::EmailDeliveryFailed => 502,
+            Code::ServiceUnavailable => 503,
+        }
+    }
+
+    /// The OpenAI-style error `type`, so OpenAI SDKs classify Confab's errors correctly.
+    pub fn error_type(self) -> &'static str {
+        match self.status() {
+            401 => "authentication_error",
+            402 => "insufficient_quota",
+            403 => "permission_error",
+            404 => "not_found_error",
+            429 => "rate_limit_error",
+            500..=599 => "server_error",
+            _ => "invalid_request_error",
+        }
+    }
+}
+
+/// Implemented by every domain error enum: which code it is, which field it is about, and for
+/// rate limits how long to wait.
+pub trait ErrorCode: std::error::Error {
+    fn code(&self) -> Code;
+
+    /// The request field the error is about, if any.
+    fn param(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Seconds a client should wait before trying again (429).
+    fn retry_after(&self) -> Option<u64> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_follow_status() {
+        assert_eq!(Code::TokenExpired.error_type(), "authentication_error");
+        assert_eq!(Code::RateLimited.error_type(), "rate_limit_error");
+        assert_eq!(Code::InvalidJson.error_type(), "invalid_request_error");
+        assert_eq!(Code::Internal.error_type(), "server_error");
+        assert_eq!(Code::Forbidden.error_type(), "permission_error");
+    }
+}

@@ -1,0 +1,10 @@
+//! Shared building blocks of Confab: the error code table every crate maps onto, pagination and
+//! the clock. Nothing here knows about HTTP frameworks or databases.
+
+pub mod clock;
+pub mod error;
+pub mod page;
+
+pub use clock::{Clock, SystemClock};
+pub use error::{Code, ErrorCode};
+pub use page::{Page, PageRequest};

@@ -1,0 +1,213 @@
+//! Configuration: the embedded `config/default.toml`, then the file named by `CONFAB_CONFIG`,
+//! then `CONFAB__SECTION__KEY` environment variables; validated before anything starts.
+
+use std::path::PathBuf;
+
+pub use confab_users::mailer::SmtpSecurity;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub data: DataSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub email: EmailSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub body_limit_bytes: usize,
+    pub trust_forwarded_for: bool,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DataSettings {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+    pub jwt_secret: SecretString,
+    pub code_ttl_secs: i64,
+    pub code_max_attempts: i32,
+    pub code_resend_cooldown_secs: i64,
+    pub code_requests_per_ip_per_hour: u32,
+    pub login_failures_per_account: u32,
+    pub login_failures_per_ip: u32,
+    pub login_failure_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailSettings {
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_security: SmtpSecurity,
+    pub smtp_username: String,
+    pub smtp_password: SecretString,
+    pub from: String,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Defaults, then `CONFAB_CONFIG`'s file, then the environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Ok(path) = std::env::var("CONFAB_CONFIG") {
+            builder = builder.add_source(config::File::with_name(&path).required(true));
+        }
+        let settings: Settings = builder
+            .add_source(
+                config::Environment::with_prefix("CONFAB")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The built-in defaults alone (what tests start from).
+    pub fn defaults() -> Result<Self, ConfigError> {
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
+        use secrecy::ExposeSecret;
+        if self.server.host.trim().is_empty() {
+            return invalid("server.host must not be empty");
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return invalid("server.body_limit_bytes must be at least 1024");
+        }
+        let url = self.database.url.expose_secret();
+        if !url.is_empty() && confab_store::Backend::of_url(url).is_none() {
+            return invalid(
+                "database.url must start with sqlite: or postgres:// (or be empty for the default SQLite file)",
+            );
+        }
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections must be at least 1");
+        }
+        if !(60..=86_400).contains(&self.auth.access_ttl_secs) {
+            return invalid("auth.access_ttl_secs must be between 60 and 86400");
+        }
+        if self.auth.refresh_ttl_secs < self.auth.access_ttl_secs {
+            return invalid("auth.refresh_ttl_secs must not be shorter than auth.access_ttl_secs");
+        }
+        let secret = self.auth.jwt_secret.expose_secret();
+        if !secret.is_empty() && secret.len() < 32 {
+            return invalid("auth.jwt_secret must be at least 32 bytes (or empty to generate one)");
+        }
+        if self.auth.code_ttl_secs < 60 || self.auth.code_max_attempts < 1 {
+            return invalid(
+                "auth.code_ttl_secs must be 60 or more and auth.code_max_attempts 1 or more",
+            );
+        }
+        if self.auth.login_failures_per_account == 0 || self.auth.login_failures_per_ip == 0 {
+            return invalid("auth.login_failures_per_account and _per_ip must be at least 1");
+        }
+        if !self.email.smtp_host.is_empty()
+            && self.email.from.parse::<lettre_mailbox::Probe>().is_err()
+        {
+            return invalid("email.from must be a mailbox like \"Confab <no-reply@example.com>\"");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return invalid(
+                "log.level is not a valid filter (e.g. \"info\" or \"confab_server=debug,warn\")",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A minimal check that `email.from` looks like `Name <addr@host>` or `addr@host`, without
+/// pulling the mail crate into configuration.
+mod lettre_mailbox {
+    pub struct Probe;
+
+    impl std::str::FromStr for Probe {
+        type Err = ();
+
+        fn from_str(raw: &str) -> Result<Self, ()> {
+            let address = match (raw.find('<'), raw.rfind('>')) {
+                (Some(start), Some(end)) if start < end => &raw[start + 1..end],
+                (None, None) => raw.trim(),
+                _ => return Err(()),
+            };
+            match address.split_once('@') {
+                Some((local, host)) if !local.is_empty() && !host.is_empty() => Ok(Probe),
+                _ => Err(()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let settings = Settings::defaults().unwrap();
+        assert_eq!(settings.server.host, "127.0.0.1");
+        assert_eq!(settings.server.port, 8080);
+        assert_eq!(settings.auth.access_ttl_secs, 900);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut settings = Settings::defaults().unwrap();
+        settings.auth.access_ttl_secs = 5;
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("auth.access_ttl_secs"), "{err}");
+    }
+}

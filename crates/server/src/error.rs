@@ -1,0 +1,217 @@
+//! The one place errors become HTTP: every domain error converts into [`ApiError`], which is
+//! answered as `{"error": {"code", "message", "type", "param"}}` with the code's status.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use confab_core::{Code, ErrorCode};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The error body every endpoint answers with; OpenAI's SDKs read it too.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable code, e.g. `invalid_credentials`.
+    #[schema(example = "invalid_credentials")]
+    pub code: &'static str,
+    /// For people; never contains internals.
+    #[schema(example = "wrong username, email or password")]
+    pub message: String,
+    /// The error class, in OpenAI's vocabulary.
+    #[schema(example = "authentication_error")]
+    pub r#type: &'static str,
+    /// The request field the error is about.
+    #[schema(example = json!(null))]
+    pub param: Option<&'static str>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    code: Code,
+    message: String,
+    param: Option<&'static str>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            param: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn with_param(mut self, param: &'static str) -> Self {
+        self.param = Some(param);
+        self
+    }
+
+    pub fn code(&self) -> Code {
+        self.code
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl<E: ErrorCode> From<E> for ApiError {
+    fn from(err: E) -> Self {
+        let code = err.code();
+        let message = if code.status() >= 500 && code != Code::EmailDeliveryFailed {
+            // The cause goes to the log (inside the request's span), never to the client.
+            tracing::error!(error = %err, source = ?std::error::Error::source(&err), "request failed");
+            "internal server error".to_owned()
+        } else {
+            err.to_string()
+        };
+        Self {
+            code,
+            message,
+            param: err.param(),
+            retry_after: err.retry_after(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
+        }
+        if self.code.status() == 401 {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        response.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code.as_str(),
+                message: self.message.clone(),
+                r#type: self.code.error_type(),
+                param: self.param,
+            },
+        })
+    }
+}
+
+/// Turns actix's body, query and path extraction failures into the error shape.
+pub mod extract {
+    use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
+
+    use super::*;
+
+    pub fn json(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+        let api = match &err {
+            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                ApiError::new(Code::PayloadTooLarge, "request body is too large")
+            }
+            JsonPayloadError::ContentType => ApiError::new(
+                Code::UnsupportedMediaType,
+                "Content-Type must be application/json",
+            ),
+            JsonPayloadError::Deserialize(inner) if inner.is_data() => {
+                ApiError::new(Code::InvalidBody, format!("invalid request body: {inner}"))
+            }
+            JsonPayloadError::Deserialize(inner) => {
+                ApiError::new(Code::InvalidJson, format!("malformed JSON: {inner}"))
+            }
+            _ => ApiError::new(Code::InvalidJson, "the request body could not be read"),
+        };
+        api.into()
+    }
+
+    pub fn form(err: UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
+        let api = match &err {
+            UrlencodedError::Overflow { .. } => {
+                ApiError::new(Code::PayloadTooLarge, "request body is too large")
+            }
+            UrlencodedError::ContentType => ApiError::new(
+                Code::UnsupportedMediaType,
+                "Content-Type must be application/x-www-form-urlencoded",
+            ),
+            UrlencodedError::Parse(inner) => {
+                ApiError::new(Code::InvalidBody, format!("invalid form: {inner}"))
+            }
+            _ => ApiError::new(Code::InvalidBody, "the form could not be read"),
+        };
+        api.into()
+    }
+
+    pub fn query(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+        let detail = match &err {
+            QueryPayloadError::Deserialize(inner) => inner.to_string(),
+            _ => "malformed query string".to_owned(),
+        };
+        ApiError::new(
+            Code::InvalidQuery,
+            format!("invalid query parameters: {detail}"),
+        )
+        .into()
+    }
+
+    pub fn path(_err: PathError, _req: &HttpRequest) -> actix_web::Error {
+        ApiError::new(Code::NotFound, "no such resource").into()
+    }
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(Code::NotFound, "no such route"))
+}
+
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        Code::MethodNotAllowed,
+        "method not allowed on this route",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::to_bytes;
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn body_is_pinned() {
+        let err = ApiError::from(confab_users::UsersError::RateLimited(42));
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers().get("retry-after").unwrap(), "42");
+        let body = to_bytes(response.into_body()).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"error": {
+                "code": "rate_limited",
+                "message": "too many attempts; try again in 42 seconds",
+                "type": "rate_limit_error",
+                "param": null
+            }})
+        );
+    }
+
+    #[actix_web::test]
+    async fn internal_errors_are_opaque() {
+        let err = ApiError::from(confab_users::UsersError::Database(sea_orm::DbErr::Custom(
+            "relation \"users\" does not exist".into(),
+        )));
+        let body = to_bytes(err.error_response().into_body()).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"]["code"], "internal_error");
+        assert_eq!(json["error"]["message"], "internal server error");
+        assert_eq!(json["error"]["type"], "server_error");
+    }
+}

@@ -1,0 +1,15 @@
+//! The Confab HTTP server: an actix-web shell over the domain crates.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod openapi;
+pub mod request_id;
+pub mod routes;
+pub mod secrets;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Settings;
+pub use startup::Application;

@@ -1,0 +1,164 @@
+use actix_web::{HttpResponse, web};
+use confab_core::{Code, PageRequest};
+use confab_users::admin::{AdminUserPatch, UserFilter};
+use confab_users::{Role, UserStatus};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Admin;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::views::{UserPage, UserView};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQuery {
+    /// 1-based page number.
+    #[param(example = 1)]
+    pub page: Option<u64>,
+    /// Items per page, 1-100.
+    #[param(example = 20)]
+    pub page_size: Option<u64>,
+    /// Part of a username, email or nickname.
+    pub q: Option<String>,
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+}
+
+pub(crate) fn page_request(
+    page: Option<u64>,
+    page_size: Option<u64>,
+) -> Result<PageRequest, ApiError> {
+    PageRequest::new(page, page_size).map_err(|err| {
+        ApiError::new(Code::InvalidQuery, err.to_string()).with_param(match err {
+            confab_core::page::PageError::Page => "page",
+            confab_core::page::PageError::PageSize => "page_size",
+        })
+    })
+}
+
+/// List users, newest last, with search and filters.
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
+    params(UserListQuery), responses(
+        (status = 200, description = "A page of users", body = UserPage),
+        (status = 400, description = "`invalid_query`", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an admin", body = ErrorBody)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    query: web::Query<UserListQuery>,
+) -> Result<web::Json<UserPage>, ApiError> {
+    let query = query.into_inner();
+    let page = page_request(query.page, query.page_size)?;
+    let filter = UserFilter {
+        search: query.q,
+        role: query.role,
+        status: query.status,
+    };
+    let page = state.accounts.list_users(&state.db, filter, page).await?;
+    Ok(web::Json(UserPage {
+        items: page.items.into_iter().map(UserView::from).collect(),
+        total: page.total,
+        page: page.page,
+        page_size: page.page_size,
+    }))
+}
+
+/// One user.
+#[utoipa::path(get, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "User id")), responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+) -> Result<web::Json<UserView>, ApiError> {
+    let user = state.accounts.get_user(&state.db, id.into_inner()).await?;
+    Ok(web::Json(user.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AdminUserUpdate {
+    pub role: Option<Role>,
+    /// `active` or `disabled`. Disabling ends every session at once.
+    pub status: Option<UserStatus>,
+    #[schema(example = "Alice")]
+    pub nickname: Option<String>,
+}
+
+/// Change a user's role, status or nickname. Takes effect on the user's very next request.
+#[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "User id")), request_body = AdminUserUpdate, responses(
+        (status = 200, description = "Updated", body = UserView),
+        (status = 400, description = "`invalid_request`, `invalid_body`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`last_admin`: no active admin would remain", body = ErrorBody)))]
+pub async fn update(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+    body: web::Json<AdminUserUpdate>,
+) -> Result<web::Json<UserView>, ApiError> {
+    let body = body.into_inner();
+    let user = state
+        .accounts
+        .admin_update_user(
+            &state.db,
+            id.into_inner(),
+            AdminUserPatch {
+                role: body.role,
+                status: body.status,
+                nickname: body.nickname,
+            },
+        )
+        .await?;
+    Ok(web::Json(user.into()))
+}
+
+/// Delete a user: the account is disabled for good and anonymised; its records stay.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "User id")), responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`last_admin`", body = ErrorBody)))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .accounts
+        .admin_delete_user(&state.db, id.into_inner())
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedSessions {
+    /// How many live sessions were ended.
+    #[schema(example = 2)]
+    pub revoked_sessions: u64,
+}
+
+/// End every session of a user; their tokens fail on the next request.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/revoke-sessions", tag = "admin",
+    security(("bearer" = [])), params(("id" = i64, Path, description = "User id")), responses(
+        (status = 200, description = "Revoked", body = RevokedSessions),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+pub async fn revoke_sessions(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+) -> Result<web::Json<RevokedSessions>, ApiError> {
+    let revoked_sessions = state
+        .accounts
+        .admin_revoke_sessions(&state.db, id.into_inner())
+        .await?;
+    Ok(web::Json(RevokedSessions { revoked_sessions }))
+}

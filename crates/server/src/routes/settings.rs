@@ -1,0 +1,57 @@
+use actix_web::web;
+use confab_users::settings::{self as site, SiteSettings, SiteSettingsPatch};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Admin;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// What any visitor may know about the site, e.g. to show or hide a sign-up form.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicSettings {
+    #[schema(example = "Confab")]
+    pub site_name: String,
+    pub registration_enabled: bool,
+    pub require_email_verification: bool,
+}
+
+/// The site's public settings.
+#[utoipa::path(get, path = "/api/v1/settings", tag = "settings", responses(
+    (status = 200, description = "Public settings", body = PublicSettings)))]
+pub async fn public(state: web::Data<AppState>) -> Result<web::Json<PublicSettings>, ApiError> {
+    let settings = site::load(&state.db).await?;
+    Ok(web::Json(PublicSettings {
+        site_name: settings.site_name,
+        registration_enabled: settings.registration_enabled,
+        require_email_verification: settings.require_email_verification,
+    }))
+}
+
+/// All site settings.
+#[utoipa::path(get, path = "/api/v1/admin/settings", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Settings", body = SiteSettings),
+        (status = 403, description = "`forbidden`", body = ErrorBody)))]
+pub async fn admin_get(
+    state: web::Data<AppState>,
+    _admin: Admin,
+) -> Result<web::Json<SiteSettings>, ApiError> {
+    Ok(web::Json(site::load(&state.db).await?))
+}
+
+/// Change site settings; absent fields keep their value. Applies at once, no restart.
+#[utoipa::path(put, path = "/api/v1/admin/settings", tag = "admin", security(("bearer" = [])),
+    request_body = SiteSettingsPatch, responses(
+        (status = 200, description = "Settings after the change", body = SiteSettings),
+        (status = 400, description = "`invalid_request`, `invalid_body`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody)))]
+pub async fn admin_update(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    body: web::Json<SiteSettingsPatch>,
+) -> Result<web::Json<SiteSettings>, ApiError> {
+    Ok(web::Json(
+        site::update(&state.db, body.into_inner(), chrono::Utc::now()).await?,
+    ))
+}

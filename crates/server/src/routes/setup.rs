@@ -1,0 +1,41 @@
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::views::UserView;
+use crate::state::AppState;
+
+/// The first admin account.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SetupRequest {
+    #[schema(example = "admin")]
+    pub username: String,
+    #[schema(example = "a-long-admin-passphrase")]
+    pub password: String,
+    #[schema(example = "admin@example.com")]
+    pub email: Option<String>,
+}
+
+/// Create the first admin. Works only while no user exists.
+#[utoipa::path(post, path = "/api/v1/setup", tag = "accounts", request_body = SetupRequest,
+    responses(
+        (status = 201, description = "Admin created", body = UserView),
+        (status = 400, description = "Invalid username, password or email", body = ErrorBody),
+        (status = 409, description = "Already set up (`already_initialized`)", body = ErrorBody)))]
+pub async fn setup(
+    state: web::Data<AppState>,
+    body: web::Json<SetupRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let user = state
+        .accounts
+        .setup(
+            &state.db,
+            &body.username,
+            &body.password,
+            body.email.as_deref(),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(UserView::from(user)))
+}

@@ -1,0 +1,90 @@
+//! Response shapes shared by several routes.
+
+use chrono::{DateTime, Utc};
+use confab_users::sessions::TokenPair;
+use confab_users::{Role, User, UserStatus};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An account as clients see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    #[schema(example = 1)]
+    pub id: i64,
+    #[schema(example = "alice")]
+    pub username: String,
+    #[schema(example = "alice@example.com")]
+    pub email: Option<String>,
+    /// Whether the email address was proven with a code.
+    pub email_verified: bool,
+    #[schema(example = "Alice")]
+    pub nickname: Option<String>,
+    #[schema(example = "https://example.com/alice.png")]
+    pub avatar_url: Option<String>,
+    pub role: Role,
+    pub status: UserStatus,
+    pub last_login_at: Option<DateTime<Utc>>,
+    #[schema(example = "203.0.113.7")]
+    pub last_login_ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            email_verified: user.email_verified,
+            nickname: user.nickname,
+            avatar_url: user.avatar_url,
+            role: user.role,
+            status: user.status,
+            last_login_at: user.last_login_at,
+            last_login_ip: user.last_login_ip,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// A login or refresh result. `access_token` goes in `Authorization: Bearer`; keep
+/// `refresh_token` to get the next pair (each refresh token works once).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    #[schema(example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...")]
+    pub access_token: String,
+    #[schema(example = "Rk3s1xJ9m2...")]
+    pub refresh_token: String,
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    #[schema(example = 900)]
+    pub expires_in: i64,
+    pub user: UserView,
+}
+
+impl From<TokenPair> for TokenResponse {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+            token_type: "bearer",
+            expires_in: pair.expires_in,
+            user: pair.user.into(),
+        }
+    }
+}
+
+/// One page of users.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserView>,
+    #[schema(example = 42)]
+    pub total: u64,
+    #[schema(example = 1)]
+    pub page: u64,
+    #[schema(example = 20)]
+    pub page_size: u64,
+}

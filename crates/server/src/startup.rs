@@ -1,0 +1,193 @@
+//! Building the application from settings: data directory, database, migrations, secrets,
+//! services, and the HTTP server bound to its listener (port 0 picks a free one, for tests).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use confab_core::SystemClock;
+use confab_migration::{Migrator, MigratorTrait};
+use confab_users::limiter::InMemoryLimiter;
+use confab_users::mailer::{LogMailer, Mailer, SmtpMailer, SmtpSettings};
+use confab_users::{Accounts, AuthConfig};
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use secrecy::ExposeSecret;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Settings;
+use crate::state::AppState;
+use crate::{error, openapi, request_id, routes, secrets};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("secret: {0}")]
+    Secret(std::io::Error),
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("email: {0}")]
+    Email(String),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    db: DatabaseConnection,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let data_dir = settings.data.dir.clone();
+        std::fs::create_dir_all(&data_dir).map_err(|source| StartupError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+
+        let url = match settings.database.url.expose_secret() {
+            "" => confab_store::sqlite_url_for(&data_dir.join("confab.db")),
+            url => url.to_owned(),
+        };
+        let db = confab_store::connect(&url, settings.database.max_connections).await?;
+        Migrator::up(&db, None).await?;
+
+        let secret = match settings.auth.jwt_secret.expose_secret() {
+            "" => secrets::load_or_create(&data_dir, "jwt_secret").map_err(StartupError::Secret)?,
+            configured => configured.to_owned(),
+        };
+        let accounts = Arc::new(Accounts::new(
+            auth_config(&settings),
+            secret.as_bytes(),
+            mailer(&settings)?,
+            Arc::new(InMemoryLimiter::default()),
+            Arc::new(SystemClock),
+        ));
+
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                address: address.clone(),
+                source,
+            })?
+            .port();
+
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            accounts,
+            trust_forwarded_for: settings.server.trust_forwarded_for,
+        });
+        let body_limit = settings.server.body_limit_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(body_limit)
+                        .error_handler(error::extract::json),
+                )
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(body_limit)
+                        .error_handler(error::extract::form),
+                )
+                .app_data(web::PayloadConfig::new(body_limit))
+                .app_data(web::QueryConfig::default().error_handler(error::extract::query))
+                .app_data(web::PathConfig::default().error_handler(error::extract::path))
+                .wrap(from_fn(request_id::middleware))
+                .configure(routes::configure)
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::document()))
+                .default_service(web::to(error::not_found))
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .listen(listener)
+        .map_err(|source| StartupError::Bind { address, source })?;
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.run();
+
+        let app = Self { server, port, db };
+        app.announce(&settings).await;
+        Ok(app)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish (graceful shutdown).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    async fn announce(&self, settings: &Settings) {
+        let base = format!("http://{}:{}", settings.server.host, self.port);
+        tracing::info!("Confab listening on {base} (API docs at {base}/docs)");
+        match confab_store::entity::user::Entity::find()
+            .count(&self.db)
+            .await
+        {
+            Ok(0) => tracing::info!(
+                "No users yet. Create the first admin with: curl -X POST {base}/api/v1/setup \
+                 -H 'Content-Type: application/json' \
+                 -d '{{\"username\":\"admin\",\"password\":\"<at least 8 characters>\"}}'"
+            ),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "could not count users"),
+        }
+    }
+}
+
+fn auth_config(settings: &Settings) -> AuthConfig {
+    let auth = &settings.auth;
+    AuthConfig {
+        issuer: auth.issuer.clone(),
+        audience: auth.audience.clone(),
+        access_ttl_secs: auth.access_ttl_secs,
+        refresh_ttl_secs: auth.refresh_ttl_secs,
+        code_ttl_secs: auth.code_ttl_secs,
+        code_max_attempts: auth.code_max_attempts,
+        code_resend_cooldown_secs: auth.code_resend_cooldown_secs,
+        code_requests_per_ip_per_hour: auth.code_requests_per_ip_per_hour,
+        login_failures_per_account: auth.login_failures_per_account,
+        login_failures_per_ip: auth.login_failures_per_ip,
+        login_failure_window: Duration::from_secs(auth.login_failure_window_secs),
+        site_name: "Confab".to_owned(),
+    }
+}
+
+fn mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, StartupError> {
+    let email = &settings.email;
+    if email.smtp_host.is_empty() {
+        tracing::info!("no SMTP configured: emails (verification codes) go to the log");
+        return Ok(Arc::new(LogMailer));
+    }
+    let non_empty = |value: &str| (!value.is_empty()).then(|| value.to_owned());
+    let smtp = SmtpMailer::new(&SmtpSettings {
+        host: email.smtp_host.clone(),
+        port: email.smtp_port,
+        security: email.smtp_security,
+        username: non_empty(&email.smtp_username),
+        password: non_empty(email.smtp_password.expose_secret()),
+        from: email.from.clone(),
+        timeout: Duration::from_secs(email.timeout_secs),
+    })
+    .map_err(|err| StartupError::Email(err.to_string()))?;
+    Ok(Arc::new(smtp))
+}

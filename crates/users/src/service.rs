@@ -1,0 +1,114 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, Utc};
+use confab_core::Clock;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::limiter::FailureLimiter;
+use crate::mailer::Mailer;
+use crate::tokens::TokenKeys;
+
+/// The knobs of authentication, from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+    pub code_ttl_secs: i64,
+    pub code_max_attempts: i32,
+    pub code_resend_cooldown_secs: i64,
+    pub code_requests_per_ip_per_hour: u32,
+    pub login_failures_per_account: u32,
+    pub login_failures_per_ip: u32,
+    pub login_failure_window: Duration,
+    pub site_name: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "confab".into(),
+            audience: "confab-api".into(),
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            code_ttl_secs: 10 * 60,
+            code_max_attempts: 5,
+            code_resend_cooldown_secs: 60,
+            code_requests_per_ip_per_hour: 30,
+            login_failures_per_account: 5,
+            login_failures_per_ip: 20,
+            login_failure_window: Duration::from_secs(15 * 60),
+            site_name: "Confab".into(),
+        }
+    }
+}
+
+/// Where a request came from, for login records, sessions and per-IP limits.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The accounts service: holds the keys and collaborators; every method takes the database
+/// connection (or transaction) to work on.
+pub struct Accounts {
+    pub(crate) config: AuthConfig,
+    pub(crate) keys: TokenKeys,
+    pub(crate) code_key: Vec<u8>,
+    pub(crate) mailer: Arc<dyn Mailer>,
+    pub(crate) limiter: Arc<dyn FailureLimiter>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Accounts {
+    /// `secret` signs access tokens and keys the hashes of email codes (separately derived).
+    pub fn new(
+        config: AuthConfig,
+        secret: &[u8],
+        mailer: Arc<dyn Mailer>,
+        limiter: Arc<dyn FailureLimiter>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let keys = TokenKeys::new(secret, &config.issuer, &config.audience);
+        let code_key = derive_key(secret, b"confab verification codes");
+        crate::password::warm_up();
+        Self {
+            config,
+            keys,
+            code_key,
+            mailer,
+            limiter,
+            clock,
+        }
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    /// Now, to the microsecond: what PostgreSQL keeps, so a value reads back as it was written.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        let now = self.clock.now();
+        now.duration_trunc(chrono::TimeDelta::microseconds(1))
+            .unwrap_or(now)
+    }
+}
+
+/// HMAC-SHA256(secret, label): a sub-key so one secret never serves two purposes directly.
+fn derive_key(secret: &[u8], label: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(label);
+    mac.finalize().into_bytes().to_vec()
+}
+
+pub(crate) fn keyed_hash(key: &[u8], message: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
