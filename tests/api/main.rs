@@ -1,4 +1,5 @@
 //! All black-box tests compile into this one binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
 mod smtp_sink;

@@ -1,2 +1,62 @@
-#[allow(unused_imports)]
+//! The committed document is what the server serves. Regenerate it with
+//! `cargo run -p confab-server -- openapi > openapi/openapi.json`
+//! (or run this test with `UPDATE_OPENAPI=1`).
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
 use crate::helpers::*;
+
+#[tokio::test]
+async fn committed_openapi_matches_the_served_document() {
+    let app = spawn_app().await;
+    let served = expect_status(app.get("/openapi.json", None).await, StatusCode::OK).await;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.json");
+    if std::env::var("UPDATE_OPENAPI").is_ok() {
+        let pretty = serde_json::to_string_pretty(&served).unwrap();
+        std::fs::write(path, format!("{pretty}\n")).unwrap();
+    }
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(path).expect("openapi/openapi.json is committed"),
+    )
+    .expect("openapi/openapi.json is JSON");
+    assert!(
+        committed == served,
+        "openapi/openapi.json is stale: run `cargo run -p confab-server -- openapi > openapi/openapi.json`"
+    );
+}
+
+#[tokio::test]
+async fn every_documented_operation_has_responses_and_every_route_is_documented() {
+    let app = spawn_app().await;
+    let doc = expect_status(app.get("/openapi.json", None).await, StatusCode::OK).await;
+    let paths = doc["paths"].as_object().unwrap();
+    for route in [
+        "/api/v1/setup",
+        "/api/v1/auth/register",
+        "/api/v1/auth/verification-codes",
+        "/api/v1/auth/login",
+        "/api/v1/auth/token",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/check",
+        "/api/v1/auth/password-reset",
+        "/api/v1/me",
+        "/api/v1/me/password",
+        "/api/v1/admin/users",
+        "/api/v1/admin/users/{id}",
+        "/api/v1/admin/users/{id}/revoke-sessions",
+        "/api/v1/settings",
+        "/api/v1/admin/settings",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(paths.contains_key(route), "{route} is not documented");
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(
+        schemes["password"]["flows"]["password"]["tokenUrl"],
+        "/api/v1/auth/token"
+    );
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+}
