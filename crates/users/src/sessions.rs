@@ -186,19 +186,21 @@ impl Accounts {
         if session.user_id.to_string() != claims.sub {
             return Err(UsersError::InvalidToken);
         }
+        let user = User::from(user);
+        // The account's state first: a disabled user is told so, not just "log in again".
+        match user.status {
+            UserStatus::Active => {}
+            UserStatus::Disabled => return Err(UsersError::AccountDisabled),
+            UserStatus::Deleted => return Err(UsersError::TokenRevoked),
+        }
         if session.revoked_at.is_some() || session.expires_at <= self.now() {
             return Err(UsersError::TokenRevoked);
         }
-        let user = User::from(user);
-        match user.status {
-            UserStatus::Active => Ok(Principal {
-                user,
-                session_id: session.id,
-                token_expires_at: claims.exp,
-            }),
-            UserStatus::Disabled => Err(UsersError::AccountDisabled),
-            UserStatus::Deleted => Err(UsersError::TokenRevoked),
-        }
+        Ok(Principal {
+            user,
+            session_id: session.id,
+            token_expires_at: claims.exp,
+        })
     }
 
     /// Ends the caller's session: its access token and refresh family stop working at once.

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::Json;
 use crate::routes::views::{UserPage, UserView};
 use crate::state::AppState;
 
@@ -101,7 +102,7 @@ pub async fn update(
     state: web::Data<AppState>,
     _admin: Admin,
     id: web::Path<i64>,
-    body: web::Json<AdminUserUpdate>,
+    body: Json<AdminUserUpdate>,
 ) -> Result<web::Json<UserView>, ApiError> {
     let body = body.into_inner();
     let user = state

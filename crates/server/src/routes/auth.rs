@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Caller, Client};
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::Json;
 use crate::routes::views::{TokenResponse, UserView};
 use crate::state::AppState;
 
@@ -38,7 +39,7 @@ pub struct RegisterRequest {
         (status = 409, description = "`username_taken`, `email_taken`", body = ErrorBody)))]
 pub async fn register(
     state: web::Data<AppState>,
-    body: web::Json<RegisterRequest>,
+    body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let user = state
@@ -85,7 +86,7 @@ pub struct CodeAccepted {
 pub async fn request_code(
     state: web::Data<AppState>,
     Client(client): Client,
-    body: web::Json<CodeRequest>,
+    body: Json<CodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .accounts
@@ -122,7 +123,7 @@ pub struct LoginRequest {
 pub async fn login(
     state: web::Data<AppState>,
     Client(client): Client,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let body = body.into_inner();
     let pair = match (body.code, body.password) {
@@ -212,7 +213,7 @@ pub struct RefreshRequest {
         (status = 403, description = "`account_disabled`", body = ErrorBody)))]
 pub async fn refresh(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let pair = state
         .accounts
@@ -281,7 +282,7 @@ pub struct PasswordResetRequest {
         (status = 400, description = "`invalid_code`, `invalid_password`, `password_too_common`, `invalid_email`", body = ErrorBody)))]
 pub async fn password_reset(
     state: web::Data<AppState>,
-    body: web::Json<PasswordResetRequest>,
+    body: Json<PasswordResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .accounts

@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::Json;
 use crate::routes::views::UserView;
 use crate::state::AppState;
 
@@ -35,7 +36,7 @@ pub struct ProfileUpdate {
 pub async fn update(
     state: web::Data<AppState>,
     Caller(principal): Caller,
-    body: web::Json<ProfileUpdate>,
+    body: Json<ProfileUpdate>,
 ) -> Result<web::Json<UserView>, ApiError> {
     let body = body.into_inner();
     let user = state
@@ -69,7 +70,7 @@ pub struct PasswordChange {
 pub async fn change_password(
     state: web::Data<AppState>,
     Caller(principal): Caller,
-    body: web::Json<PasswordChange>,
+    body: Json<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .accounts

@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::Json;
 use crate::state::AppState;
 
 /// What any visitor may know about the site, e.g. to show or hide a sign-up form.
@@ -49,7 +50,7 @@ pub async fn admin_get(
 pub async fn admin_update(
     state: web::Data<AppState>,
     _admin: Admin,
-    body: web::Json<SiteSettingsPatch>,
+    body: Json<SiteSettingsPatch>,
 ) -> Result<web::Json<SiteSettings>, ApiError> {
     Ok(web::Json(
         site::update(&state.db, body.into_inner(), chrono::Utc::now()).await?,

@@ -3,6 +3,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::Json;
 use crate::routes::views::UserView;
 use crate::state::AppState;
 
@@ -25,7 +26,7 @@ pub struct SetupRequest {
         (status = 409, description = "Already set up (`already_initialized`)", body = ErrorBody)))]
 pub async fn setup(
     state: web::Data<AppState>,
-    body: web::Json<SetupRequest>,
+    body: Json<SetupRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let user = state
