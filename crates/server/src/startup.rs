@@ -67,7 +67,7 @@ impl Application {
             configured => configured.to_owned(),
         };
         let accounts = Arc::new(Accounts::new(
-            auth_config(&settings),
+            auth_config(&settings, confab_store::Backend::of_url(&url)),
             secret.as_bytes(),
             mailer(&settings)?,
             Arc::new(InMemoryLimiter::default()),
@@ -154,7 +154,7 @@ impl Application {
     }
 }
 
-fn auth_config(settings: &Settings) -> AuthConfig {
+fn auth_config(settings: &Settings, backend: Option<confab_store::Backend>) -> AuthConfig {
     let auth = &settings.auth;
     AuthConfig {
         issuer: auth.issuer.clone(),
@@ -169,6 +169,9 @@ fn auth_config(settings: &Settings) -> AuthConfig {
         login_failures_per_ip: auth.login_failures_per_ip,
         login_failure_window: Duration::from_secs(auth.login_failure_window_secs),
         site_name: "Confab".to_owned(),
+        // SQLite means one instance, which sees every write: sessions can be cached in process.
+        // Instances sharing PostgreSQL check the database on every request instead.
+        cache_sessions: backend == Some(confab_store::Backend::Sqlite),
     }
 }
 

@@ -272,6 +272,7 @@ impl Accounts {
         )
         .await?;
         txn.commit().await?;
+        self.sessions_cache.clear();
         self.limiter.reset(&account_key).await;
         Ok(())
     }
@@ -303,6 +304,7 @@ impl Accounts {
         self.set_password_hash(&txn, row.id, hash).await?;
         revoke_user_sessions(&txn, row.id, None, reason::PASSWORD_RESET, self.now()).await?;
         txn.commit().await?;
+        self.sessions_cache.clear();
         self.limiter
             .reset(&format!("login:account:{}", row.username_key))
             .await;
@@ -327,7 +329,9 @@ impl Accounts {
         if let Some(avatar) = patch.avatar_url {
             model.avatar_url = Set(optional(&avatar, parse_avatar_url)?);
         }
-        Ok(model.update(db).await?.into())
+        let updated = model.update(db).await?;
+        self.sessions_cache.clear();
+        Ok(updated.into())
     }
 
     pub async fn get_user(&self, db: &impl ConnectionTrait, id: i64) -> Result<User, UsersError> {

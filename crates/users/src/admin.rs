@@ -133,6 +133,7 @@ impl Accounts {
             revoke_user_sessions(&txn, id, None, reason::ACCOUNT_DISABLED, now).await?;
         }
         txn.commit().await?;
+        self.sessions_cache.clear();
         Ok(updated.into())
     }
 
@@ -178,6 +179,7 @@ impl Accounts {
         }
         revoke_user_sessions(&txn, id, None, reason::ACCOUNT_DELETED, now).await?;
         txn.commit().await?;
+        self.sessions_cache.clear();
         Ok(())
     }
 
@@ -188,7 +190,9 @@ impl Accounts {
         id: i64,
     ) -> Result<u64, UsersError> {
         self.find_row(db, id).await?;
-        revoke_user_sessions(db, id, None, reason::ADMIN_REVOKED, self.now()).await
+        let revoked = revoke_user_sessions(db, id, None, reason::ADMIN_REVOKED, self.now()).await?;
+        self.sessions_cache.clear();
+        Ok(revoked)
     }
 
     async fn ensure_other_admin(

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod admin;
+mod auth_cache;
 pub mod codes;
 pub mod error;
 pub mod limiter;

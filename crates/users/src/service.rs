@@ -6,6 +6,7 @@ use confab_core::Clock;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::auth_cache::AuthCache;
 use crate::limiter::FailureLimiter;
 use crate::mailer::Mailer;
 use crate::tokens::TokenKeys;
@@ -25,6 +26,8 @@ pub struct AuthConfig {
     pub login_failures_per_ip: u32,
     pub login_failure_window: Duration,
     pub site_name: String,
+    /// Cache sessions in process (see `auth_cache`): only for a single instance.
+    pub cache_sessions: bool,
 }
 
 impl Default for AuthConfig {
@@ -42,6 +45,7 @@ impl Default for AuthConfig {
             login_failures_per_ip: 20,
             login_failure_window: Duration::from_secs(15 * 60),
             site_name: "Confab".into(),
+            cache_sessions: false,
         }
     }
 }
@@ -62,6 +66,7 @@ pub struct Accounts {
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) limiter: Arc<dyn FailureLimiter>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) sessions_cache: AuthCache,
 }
 
 impl Accounts {
@@ -77,6 +82,7 @@ impl Accounts {
         let code_key = derive_key(secret, b"confab verification codes");
         crate::password::warm_up();
         Self {
+            sessions_cache: AuthCache::new(config.cache_sessions),
             config,
             keys,
             code_key,

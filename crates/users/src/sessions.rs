@@ -9,6 +9,7 @@ use sea_orm::{
     TransactionSession, TransactionTrait,
 };
 
+use crate::auth_cache::CachedSession;
 use crate::tokens::{new_refresh_token, sha256_hex};
 use crate::{Accounts, ClientInfo, User, UserStatus, UsersError};
 
@@ -79,6 +80,7 @@ impl Accounts {
         .update(&txn)
         .await?;
         txn.commit().await?;
+        self.sessions_cache.clear();
 
         let role = User::from(user.clone()).role;
         let access_token =
@@ -120,6 +122,7 @@ impl Accounts {
         if claimed == 0 {
             revoke_session(&txn, token.session_id, reason::REFRESH_REUSE, now).await?;
             txn.commit().await?;
+            self.sessions_cache.clear();
             tracing::warn!(
                 session_id = token.session_id,
                 "refresh token reused; session revoked"
@@ -176,29 +179,44 @@ impl Accounts {
         token: &str,
     ) -> Result<Principal, UsersError> {
         let claims = self.keys.verify(token)?;
-        let Some((session, Some(user))) = session::Entity::find_by_id(claims.sid)
-            .find_also_related(user::Entity)
-            .one(db)
-            .await?
-        else {
-            return Err(UsersError::TokenRevoked);
+        let cached = match self.sessions_cache.get(claims.sid) {
+            Some(cached) => cached,
+            None => {
+                let epoch = self.sessions_cache.epoch();
+                let Some((session, Some(user))) = session::Entity::find_by_id(claims.sid)
+                    .find_also_related(user::Entity)
+                    .one(db)
+                    .await?
+                else {
+                    return Err(UsersError::TokenRevoked);
+                };
+                let cached = CachedSession {
+                    user: User::from(user),
+                    session_user_id: session.user_id,
+                    revoked: session.revoked_at.is_some(),
+                    expires_at: session.expires_at,
+                };
+                self.sessions_cache
+                    .insert(claims.sid, cached.clone(), epoch);
+                cached
+            }
         };
-        if session.user_id.to_string() != claims.sub {
+        if cached.session_user_id.to_string() != claims.sub {
             return Err(UsersError::InvalidToken);
         }
-        let user = User::from(user);
+        let user = cached.user;
         // The account's state first: a disabled user is told so, not just "log in again".
         match user.status {
             UserStatus::Active => {}
             UserStatus::Disabled => return Err(UsersError::AccountDisabled),
             UserStatus::Deleted => return Err(UsersError::TokenRevoked),
         }
-        if session.revoked_at.is_some() || session.expires_at <= self.now() {
+        if cached.revoked || cached.expires_at <= self.now() {
             return Err(UsersError::TokenRevoked);
         }
         Ok(Principal {
             user,
-            session_id: session.id,
+            session_id: claims.sid,
             token_expires_at: claims.exp,
         })
     }
@@ -210,6 +228,7 @@ impl Accounts {
         principal: &Principal,
     ) -> Result<(), UsersError> {
         revoke_session(db, principal.session_id, reason::LOGOUT, self.now()).await?;
+        self.sessions_cache.clear();
         Ok(())
     }
 }
