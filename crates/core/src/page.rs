@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::{Code, ErrorCode};
+
 /// Largest page a list endpoint returns.
 pub const MAX_PAGE_SIZE: u64 = 100;
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
@@ -17,6 +19,19 @@ pub enum PageError {
     Page,
     #[error("page_size must be between 1 and 100")]
     PageSize,
+}
+
+impl ErrorCode for PageError {
+    fn code(&self) -> Code {
+        Code::InvalidQuery
+    }
+
+    fn param(&self) -> Option<&'static str> {
+        match self {
+            PageError::Page => Some("page"),
+            PageError::PageSize => Some("page_size"),
+        }
+    }
 }
 
 impl PageRequest {

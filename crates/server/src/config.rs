@@ -155,39 +155,12 @@ impl Settings {
         if self.auth.login_failures_per_account == 0 || self.auth.login_failures_per_ip == 0 {
             return invalid("auth.login_failures_per_account and _per_ip must be at least 1");
         }
-        if !self.email.smtp_host.is_empty()
-            && self.email.from.parse::<lettre_mailbox::Probe>().is_err()
-        {
-            return invalid("email.from must be a mailbox like \"Confab <no-reply@example.com>\"");
-        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return invalid(
                 "log.level is not a valid filter (e.g. \"info\" or \"confab_server=debug,warn\")",
             );
         }
         Ok(())
-    }
-}
-
-/// A minimal check that `email.from` looks like `Name <addr@host>` or `addr@host`, without
-/// pulling the mail crate into configuration.
-mod lettre_mailbox {
-    pub struct Probe;
-
-    impl std::str::FromStr for Probe {
-        type Err = ();
-
-        fn from_str(raw: &str) -> Result<Self, ()> {
-            let address = match (raw.find('<'), raw.rfind('>')) {
-                (Some(start), Some(end)) if start < end => &raw[start + 1..end],
-                (None, None) => raw.trim(),
-                _ => return Err(()),
-            };
-            match address.split_once('@') {
-                Some((local, host)) if !local.is_empty() && !host.is_empty() => Ok(Probe),
-                _ => Err(()),
-            }
-        }
     }
 }
 

@@ -122,9 +122,6 @@ pub mod extract {
                 Code::UnsupportedMediaType,
                 "Content-Type must be application/json",
             ),
-            JsonPayloadError::Deserialize(inner) if inner.is_data() => {
-                ApiError::new(Code::InvalidBody, format!("invalid request body: {inner}"))
-            }
             JsonPayloadError::Deserialize(inner) => {
                 ApiError::new(Code::InvalidJson, format!("malformed JSON: {inner}"))
             }

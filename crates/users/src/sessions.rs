@@ -82,15 +82,19 @@ impl Accounts {
         txn.commit().await?;
         self.sessions_cache.clear();
 
-        let role = User::from(user.clone()).role;
-        let access_token =
-            self.keys
-                .issue(user.id, role, session.id, now, self.config.access_ttl_secs)?;
+        let user = User::from(user);
+        let access_token = self.keys.issue(
+            user.id,
+            user.role,
+            session.id,
+            now,
+            self.config.access_ttl_secs,
+        )?;
         Ok(TokenPair {
             access_token,
             refresh_token: refresh,
             expires_in: self.config.access_ttl_secs,
-            user: user.into(),
+            user,
         })
     }
 
@@ -201,7 +205,7 @@ impl Accounts {
                 cached
             }
         };
-        if cached.session_user_id.to_string() != claims.sub {
+        if claims.sub.parse::<i64>() != Ok(cached.session_user_id) {
             return Err(UsersError::InvalidToken);
         }
         let user = cached.user;

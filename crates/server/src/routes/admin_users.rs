@@ -1,5 +1,5 @@
 use actix_web::{HttpResponse, web};
-use confab_core::{Code, PageRequest};
+use confab_core::PageRequest;
 use confab_users::admin::{AdminUserPatch, UserFilter};
 use confab_users::{Role, UserStatus};
 use serde::{Deserialize, Serialize};
@@ -26,18 +26,6 @@ pub struct UserListQuery {
     pub status: Option<UserStatus>,
 }
 
-pub(crate) fn page_request(
-    page: Option<u64>,
-    page_size: Option<u64>,
-) -> Result<PageRequest, ApiError> {
-    PageRequest::new(page, page_size).map_err(|err| {
-        ApiError::new(Code::InvalidQuery, err.to_string()).with_param(match err {
-            confab_core::page::PageError::Page => "page",
-            confab_core::page::PageError::PageSize => "page_size",
-        })
-    })
-}
-
 /// List users, newest last, with search and filters.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
     params(UserListQuery), responses(
@@ -51,7 +39,7 @@ pub async fn list(
     query: web::Query<UserListQuery>,
 ) -> Result<web::Json<UserPage>, ApiError> {
     let query = query.into_inner();
-    let page = page_request(query.page, query.page_size)?;
+    let page = PageRequest::new(query.page, query.page_size)?;
     let filter = UserFilter {
         search: query.q,
         role: query.role,
