@@ -1,11 +1,13 @@
 //! All black-box tests compile into this one binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fake_upstream;
 mod helpers;
 mod smtp_sink;
 
 mod accounts;
 mod admin;
+mod chats;
 mod errors;
 mod openapi;
 mod sessions;

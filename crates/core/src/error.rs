@@ -15,6 +15,8 @@ pub enum Code {
     InvalidEmail,
     InvalidCode,
     EmailCodeRequired,
+    ContextLengthExceeded,
+    InvalidImage,
     // 401
     Unauthorized,
     InvalidToken,
@@ -26,8 +28,11 @@ pub enum Code {
     Forbidden,
     AccountDisabled,
     RegistrationClosed,
+    TierRequired,
+    ModelNotAllowed,
     // 404, 405
     NotFound,
+    ModelNotFound,
     MethodNotAllowed,
     // 409
     AlreadyInitialized,
@@ -38,12 +43,16 @@ pub enum Code {
     // 413, 415
     PayloadTooLarge,
     UnsupportedMediaType,
+    UnsupportedFileType,
     // 429
     RateLimited,
     // 5xx
     Internal,
     EmailDeliveryFailed,
     ServiceUnavailable,
+    NoProviderAvailable,
+    UpstreamError,
+    UpstreamTimeout,
 }
 
 impl Code {
@@ -60,6 +69,8 @@ impl Code {
             Code::InvalidEmail => "invalid_email",
             Code::InvalidCode => "invalid_code",
             Code::EmailCodeRequired => "email_code_required",
+            Code::ContextLengthExceeded => "context_length_exceeded",
+            Code::InvalidImage => "invalid_image",
             Code::Unauthorized => "unauthorized",
             Code::InvalidToken => "invalid_token",
             Code::TokenExpired => "token_expired",
@@ -69,7 +80,10 @@ impl Code {
             Code::Forbidden => "forbidden",
             Code::AccountDisabled => "account_disabled",
             Code::RegistrationClosed => "registration_closed",
+            Code::TierRequired => "tier_required",
+            Code::ModelNotAllowed => "model_not_allowed",
             Code::NotFound => "not_found",
+            Code::ModelNotFound => "model_not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::AlreadyInitialized => "already_initialized",
             Code::UsernameTaken => "username_taken",
@@ -78,10 +92,14 @@ impl Code {
             Code::Conflict => "conflict",
             Code::PayloadTooLarge => "payload_too_large",
             Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::UnsupportedFileType => "unsupported_file_type",
             Code::RateLimited => "rate_limited",
             Code::Internal => "internal_error",
             Code::EmailDeliveryFailed => "email_delivery_failed",
             Code::ServiceUnavailable => "service_unavailable",
+            Code::NoProviderAvailable => "no_provider_available",
+            Code::UpstreamError => "upstream_error",
+            Code::UpstreamTimeout => "upstream_timeout",
         }
     }
 
@@ -97,15 +115,21 @@ impl Code {
             | Code::PasswordTooCommon
             | Code::InvalidEmail
             | Code::InvalidCode
-            | Code::EmailCodeRequired => 400,
+            | Code::EmailCodeRequired
+            | Code::ContextLengthExceeded
+            | Code::InvalidImage => 400,
             Code::Unauthorized
             | Code::InvalidToken
             | Code::TokenExpired
             | Code::TokenRevoked
             | Code::InvalidCredentials
             | Code::InvalidRefreshToken => 401,
-            Code::Forbidden | Code::AccountDisabled | Code::RegistrationClosed => 403,
-            Code::NotFound => 404,
+            Code::Forbidden
+            | Code::AccountDisabled
+            | Code::RegistrationClosed
+            | Code::TierRequired
+            | Code::ModelNotAllowed => 403,
+            Code::NotFound | Code::ModelNotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::AlreadyInitialized
             | Code::UsernameTaken
@@ -113,11 +137,12 @@ impl Code {
             | Code::LastAdmin
             | Code::Conflict => 409,
             Code::PayloadTooLarge => 413,
-            Code::UnsupportedMediaType => 415,
+            Code::UnsupportedMediaType | Code::UnsupportedFileType => 415,
             Code::RateLimited => 429,
             Code::Internal => 500,
-            Code::EmailDeliveryFailed => 502,
-            Code::ServiceUnavailable => 503,
+            Code::EmailDeliveryFailed | Code::UpstreamError => 502,
+            Code::ServiceUnavailable | Code::NoProviderAvailable => 503,
+            Code::UpstreamTimeout => 504,
         }
     }
 

@@ -2,9 +2,11 @@
 //! the clock. Nothing here knows about HTTP frameworks or databases.
 
 pub mod clock;
+pub mod crypto;
 pub mod error;
 pub mod page;
 
 pub use clock::{Clock, SystemClock};
+pub use crypto::{CryptoError, SecretBox};
 pub use error::{Code, ErrorCode};
 pub use page::{Page, PageRequest};

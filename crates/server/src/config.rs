@@ -17,6 +17,32 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub email: EmailSettings,
     pub log: LogSettings,
+    pub secrets: SecretSettings,
+    pub providers: ProviderSettings,
+    pub files: FileSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecretSettings {
+    pub master_key: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderSettings {
+    pub connect_timeout_secs: u64,
+    pub first_byte_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub max_attempts: usize,
+    pub cooldown_base_ms: u64,
+    pub cooldown_max_secs: u64,
+    pub reload_secs: u64,
+    pub keys: Vec<confab_keys::provider_keys::NewProviderKey>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FileSettings {
+    pub max_upload_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +53,7 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub trust_forwarded_for: bool,
     pub shutdown_timeout_secs: u64,
+    pub sse_keepalive_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -125,6 +152,9 @@ impl Settings {
         if self.server.host.trim().is_empty() {
             return invalid("server.host must not be empty");
         }
+        if self.server.sse_keepalive_ms < 10 {
+            return invalid("server.sse_keepalive_ms must be at least 10");
+        }
         if self.server.body_limit_bytes < 1024 {
             return invalid("server.body_limit_bytes must be at least 1024");
         }
@@ -154,6 +184,26 @@ impl Settings {
         }
         if self.auth.login_failures_per_account == 0 || self.auth.login_failures_per_ip == 0 {
             return invalid("auth.login_failures_per_account and _per_ip must be at least 1");
+        }
+        let master_key = self.secrets.master_key.expose_secret();
+        if !master_key.is_empty() && confab_core::SecretBox::from_hex(master_key).is_err() {
+            return invalid(
+                "secrets.master_key must be 64 hex characters (or empty to generate one)",
+            );
+        }
+        let p = &self.providers;
+        if p.first_byte_timeout_secs == 0 || p.idle_timeout_secs == 0 || p.request_timeout_secs == 0
+        {
+            return invalid("providers.*_timeout_secs must be at least 1");
+        }
+        if !(1..=10).contains(&p.max_attempts) {
+            return invalid("providers.max_attempts must be between 1 and 10");
+        }
+        if p.reload_secs == 0 {
+            return invalid("providers.reload_secs must be at least 1");
+        }
+        if self.files.max_upload_bytes < 1024 {
+            return invalid("files.max_upload_bytes must be at least 1024");
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return invalid(

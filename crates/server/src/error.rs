@@ -14,6 +14,19 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
+impl ErrorBody {
+    pub fn new(code: Code, message: impl Into<String>, param: Option<&'static str>) -> Self {
+        Self {
+            error: ErrorDetail {
+                code: code.as_str(),
+                message: message.into(),
+                r#type: code.error_type(),
+                param,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable code, e.g. `invalid_credentials`.
@@ -67,11 +80,15 @@ impl std::fmt::Display for ApiError {
 impl<E: ErrorCode> From<E> for ApiError {
     fn from(err: E) -> Self {
         let code = err.code();
-        let message = if code.status() >= 500 && code != Code::EmailDeliveryFailed {
+        let message = if code == Code::Internal {
             // The cause goes to the log (inside the request's span), never to the client.
             tracing::error!(error = %err, source = ?std::error::Error::source(&err), "request failed");
             "internal server error".to_owned()
         } else {
+            if code.status() >= 500 {
+                // Upstream failures: the client gets a safe summary, the log the detail.
+                tracing::warn!(error = ?err, "request failed upstream");
+            }
             err.to_string()
         };
         Self {

@@ -8,6 +8,7 @@ pub mod openapi;
 pub mod request_id;
 pub mod routes;
 pub mod secrets;
+pub mod sse;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -8,8 +8,14 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use confab_core::SystemClock;
+use confab_chats::Relay;
+use confab_chats::catalog::Catalog;
+use confab_core::{SecretBox, SystemClock};
+use confab_credits::UsageWriter;
+use confab_keys::KeyPool;
+use confab_keys::pool::Backoff;
 use confab_migration::{Migrator, MigratorTrait};
+use confab_providers::{Providers, Timeouts};
 use confab_users::limiter::InMemoryLimiter;
 use confab_users::mailer::{LogMailer, Mailer, SmtpMailer, SmtpSettings};
 use confab_users::{Accounts, AuthConfig};
@@ -32,6 +38,14 @@ pub enum StartupError {
     Secret(std::io::Error),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
+    #[error("provider keys: {0}")]
+    Keys(#[from] confab_keys::KeysError),
+    #[error("model catalog: {0}")]
+    Catalog(#[from] confab_chats::ChatsError),
+    #[error("providers: {0}")]
+    Providers(#[from] confab_providers::ProviderError),
+    #[error("secrets.master_key: {0}")]
+    MasterKey(#[from] confab_core::CryptoError),
     #[error("email: {0}")]
     Email(String),
     #[error("cannot listen on {address}: {source}")]
@@ -74,6 +88,12 @@ impl Application {
             Arc::new(SystemClock),
         ));
 
+        let relay = Arc::new(relay(&settings, &db, &data_dir).await?);
+        spawn_reloads(
+            relay.clone(),
+            Duration::from_secs(settings.providers.reload_secs),
+        );
+
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
             address: address.clone(),
@@ -90,7 +110,9 @@ impl Application {
         let state = web::Data::new(AppState {
             db: db.clone(),
             accounts,
+            relay,
             trust_forwarded_for: settings.server.trust_forwarded_for,
+            sse_keepalive: Duration::from_millis(settings.server.sse_keepalive_ms),
         });
         let body_limit = settings.server.body_limit_bytes;
         let mut server = HttpServer::new(move || {
@@ -115,6 +137,8 @@ impl Application {
                 .default_service(web::to(error::not_found))
         })
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        // Nagle's algorithm would hold small SSE frames back for up to 40 ms.
+        .tcp_nodelay(true)
         .listen(listener)
         .map_err(|source| StartupError::Bind { address, source })?;
         if settings.server.workers > 0 {
@@ -152,6 +176,64 @@ impl Application {
             Err(err) => tracing::warn!(error = %err, "could not count users"),
         }
     }
+}
+
+/// The completion pipeline: master key, provider adapters, the key pool (with the config
+/// file's keys synced in), the catalog and the usage writer.
+async fn relay(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    data_dir: &std::path::Path,
+) -> Result<Relay, StartupError> {
+    let master_key = match settings.secrets.master_key.expose_secret() {
+        "" => secrets::load_or_create(data_dir, "master_key").map_err(StartupError::Secret)?,
+        configured => configured.to_owned(),
+    };
+    let secret_box = SecretBox::from_hex(&master_key)?;
+    let p = &settings.providers;
+    let providers = Providers::new(Timeouts {
+        connect: Duration::from_secs(p.connect_timeout_secs),
+        first_byte: Duration::from_secs(p.first_byte_timeout_secs),
+        idle: Duration::from_secs(p.idle_timeout_secs),
+        request: Duration::from_secs(p.request_timeout_secs),
+    })?;
+    confab_keys::provider_keys::sync_declared(db, &secret_box, p.keys.clone(), chrono::Utc::now())
+        .await?;
+    let pool = Arc::new(KeyPool::new(
+        secret_box,
+        Backoff {
+            base: Duration::from_millis(p.cooldown_base_ms),
+            max: Duration::from_secs(p.cooldown_max_secs),
+        },
+    ));
+    pool.reload(db).await?;
+    let catalog = Arc::new(Catalog::default());
+    catalog.reload(db).await?;
+    Ok(Relay {
+        db: db.clone(),
+        providers,
+        pool,
+        catalog,
+        usage: UsageWriter::start(db.clone(), Duration::from_millis(20)),
+        max_attempts: p.max_attempts,
+    })
+}
+
+/// Re-reads keys and catalog now and then, so changes made through other instances arrive.
+fn spawn_reloads(relay: Arc<Relay>, every: Duration) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            if let Err(error) = relay.pool.reload(&relay.db).await {
+                tracing::warn!(%error, "reloading provider keys failed");
+            }
+            if let Err(error) = relay.catalog.reload(&relay.db).await {
+                tracing::warn!(%error, "reloading the model catalog failed");
+            }
+        }
+    });
 }
 
 fn auth_config(settings: &Settings, backend: Option<confab_store::Backend>) -> AuthConfig {

@@ -1,5 +1,8 @@
 use std::sync::Arc;
 
+use confab_chats::Relay;
+use confab_chats::catalog::Catalog;
+use confab_keys::KeyPool;
 use confab_users::Accounts;
 use sea_orm::DatabaseConnection;
 
@@ -7,5 +10,18 @@ use sea_orm::DatabaseConnection;
 pub struct AppState {
     pub db: DatabaseConnection,
     pub accounts: Arc<Accounts>,
+    pub relay: Arc<Relay>,
     pub trust_forwarded_for: bool,
+    /// How long an event stream may stay silent before a `: ping` comment is written.
+    pub sse_keepalive: std::time::Duration,
+}
+
+impl AppState {
+    pub fn pool(&self) -> &KeyPool {
+        &self.relay.pool
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.relay.catalog
+    }
 }

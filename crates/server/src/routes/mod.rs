@@ -1,10 +1,15 @@
 //! Routes: one module per area, one handler per operation. Handlers parse, call one domain
 //! function and map the result; no business rules live here.
 
+pub mod admin_messages;
 pub mod admin_users;
 pub mod auth;
+pub mod chats;
 pub mod health;
 pub mod me;
+pub mod models;
+pub mod openai;
+pub mod provider_keys;
 pub mod settings;
 pub mod setup;
 pub mod views;
@@ -22,6 +27,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").get(health::healthz))
         .service(web::redirect("/docs", "/docs/"))
         .service(resource("/readyz").get(health::readyz))
+        .service(
+            web::scope("/v1")
+                .service(resource("/chat/completions").post(openai::chat_completions))
+                .service(resource("/models").get(openai::models))
+                .service(resource("/models/{model}").get(openai::model)),
+        )
         .service(
             web::scope("/api/v1")
                 .service(resource("/setup").post(setup::setup))
@@ -46,6 +57,43 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/admin/users/{id}/revoke-sessions")
                         .post(admin_users::revoke_sessions),
+                )
+                .service(resource("/models").get(models::public))
+                .service(resource("/chats").post(chats::create).get(chats::list))
+                .service(
+                    resource("/chats/{id}")
+                        .get(chats::get)
+                        .patch(chats::update)
+                        .delete(chats::delete),
+                )
+                .service(
+                    resource("/chats/{id}/messages")
+                        .get(chats::messages)
+                        .post(chats::send),
+                )
+                .service(resource("/admin/messages").get(admin_messages::list))
+                .service(
+                    resource("/admin/provider-keys")
+                        .get(provider_keys::list)
+                        .post(provider_keys::create),
+                )
+                .service(
+                    resource("/admin/provider-keys/{id}")
+                        .get(provider_keys::get)
+                        .patch(provider_keys::update)
+                        .delete(provider_keys::delete),
+                )
+                .service(resource("/admin/provider-keys/{id}/check").post(provider_keys::check))
+                .service(
+                    resource("/admin/models")
+                        .get(models::list)
+                        .post(models::create),
+                )
+                .service(
+                    resource("/admin/models/{id}")
+                        .get(models::get)
+                        .patch(models::update)
+                        .delete(models::delete),
                 )
                 .service(
                     resource("/admin/settings")

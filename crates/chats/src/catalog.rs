@@ -1,0 +1,418 @@
+//! The model catalog: the names users pick, what each is called per provider kind, prices and
+//! limits. Held in memory (reloaded on change and periodically) because every relayed request
+//! looks its model up.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use confab_credits::Prices;
+use confab_providers::ProviderKind;
+use confab_store::entity::model;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::ChatsError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    Chat,
+    Image,
+}
+
+impl Modality {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Modality::Chat => "chat",
+            Modality::Image => "image",
+        }
+    }
+
+    /// Which provider kinds can serve this modality at all.
+    pub fn served_by(self, kind: ProviderKind) -> bool {
+        match self {
+            Modality::Chat => kind != ProviderKind::Stability,
+            Modality::Image => kind != ProviderKind::Ollama,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewModel {
+    /// The public name, e.g. `gpt-4o-mini` or `qwen2.5-7b`.
+    pub name: String,
+    pub modality: Modality,
+    /// Provider kind -> the model's name there; kinds left out use the public name.
+    #[serde(default)]
+    pub upstream_names: BTreeMap<String, String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub price_per_request: i64,
+    #[serde(default)]
+    pub price_per_1k_prompt_tokens: i64,
+    #[serde(default)]
+    pub price_per_1k_completion_tokens: i64,
+    #[serde(default)]
+    pub price_per_image: i64,
+    #[serde(default)]
+    pub min_tier: i32,
+    /// Tokens (default 8192).
+    pub context_window: Option<i32>,
+    /// Tokens (default 4096).
+    pub max_output_tokens: Option<i32>,
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub sort_order: i32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPatch {
+    pub name: Option<String>,
+    pub upstream_names: Option<BTreeMap<String, String>>,
+    pub description: Option<String>,
+    pub price_per_request: Option<i64>,
+    pub price_per_1k_prompt_tokens: Option<i64>,
+    pub price_per_1k_completion_tokens: Option<i64>,
+    pub price_per_image: Option<i64>,
+    pub min_tier: Option<i32>,
+    pub context_window: Option<i32>,
+    pub max_output_tokens: Option<i32>,
+    pub enabled: Option<bool>,
+    pub sort_order: Option<i32>,
+}
+
+/// A catalog entry as admins see it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ModelView {
+    pub id: i64,
+    pub name: String,
+    pub modality: Modality,
+    pub upstream_names: BTreeMap<String, String>,
+    pub description: Option<String>,
+    pub prices: Prices,
+    pub min_tier: i32,
+    pub context_window: i32,
+    pub max_output_tokens: i32,
+    pub enabled: bool,
+    pub sort_order: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A model as users see it (`GET /api/v1/models`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PublicModel {
+    pub name: String,
+    pub modality: Modality,
+    pub description: Option<String>,
+    pub prices: Prices,
+    pub min_tier: i32,
+    pub context_window: i32,
+    pub max_output_tokens: i32,
+}
+
+impl From<&ModelView> for PublicModel {
+    fn from(m: &ModelView) -> Self {
+        Self {
+            name: m.name.clone(),
+            modality: m.modality,
+            description: m.description.clone(),
+            prices: m.prices,
+            min_tier: m.min_tier,
+            context_window: m.context_window,
+            max_output_tokens: m.max_output_tokens,
+        }
+    }
+}
+
+impl ModelView {
+    fn from_row(row: model::Model) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            modality: if row.modality == "image" {
+                Modality::Image
+            } else {
+                Modality::Chat
+            },
+            upstream_names: serde_json::from_value(row.upstream_names).unwrap_or_default(),
+            description: row.description,
+            prices: Prices {
+                per_request: row.price_per_request,
+                per_1k_prompt_tokens: row.price_per_1k_prompt,
+                per_1k_completion_tokens: row.price_per_1k_completion,
+                per_image: row.price_per_image,
+            },
+            min_tier: row.min_tier,
+            context_window: row.context_window,
+            max_output_tokens: row.max_output_tokens,
+            enabled: row.enabled,
+            sort_order: row.sort_order,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+
+    /// What this model is called by a provider kind; None when the kind cannot serve it.
+    pub fn upstream_name(&self, kind: ProviderKind) -> Option<String> {
+        if !self.modality.served_by(kind) {
+            return None;
+        }
+        Some(
+            self.upstream_names
+                .get(kind.as_str())
+                .cloned()
+                .unwrap_or_else(|| self.name.clone()),
+        )
+    }
+}
+
+fn invalid(param: &'static str, message: &str) -> ChatsError {
+    ChatsError::Invalid(param, message.to_owned())
+}
+
+fn check_name(name: &str) -> Result<String, ChatsError> {
+    let name = name.trim();
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/@".contains(c));
+    if !ok {
+        return Err(invalid(
+            "name",
+            "name must be 1 to 64 letters, digits or - _ . : / @",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_upstream(names: &BTreeMap<String, String>) -> Result<(), ChatsError> {
+    for (kind, name) in names {
+        if ProviderKind::parse(kind).is_none() {
+            return Err(invalid(
+                "upstream_names",
+                "upstream_names keys must be provider kinds: openai, azure_openai, ollama, stability",
+            ));
+        }
+        if name.trim().is_empty() || name.len() > 128 {
+            return Err(invalid(
+                "upstream_names",
+                "each upstream name must be 1 to 128 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_non_negative(param: &'static str, value: i64) -> Result<i64, ChatsError> {
+    if value < 0 {
+        return Err(invalid(param, "prices must not be negative"));
+    }
+    Ok(value)
+}
+
+fn check_tokens(param: &'static str, value: i32) -> Result<i32, ChatsError> {
+    if !(1..=10_000_000).contains(&value) {
+        return Err(invalid(
+            param,
+            "token limits must be between 1 and 10000000",
+        ));
+    }
+    Ok(value)
+}
+
+fn check_tier(value: i32) -> Result<i32, ChatsError> {
+    if !(0..=100).contains(&value) {
+        return Err(invalid("min_tier", "min_tier must be between 0 and 100"));
+    }
+    Ok(value)
+}
+
+async fn name_taken(
+    db: &impl ConnectionTrait,
+    name: &str,
+    except: Option<i64>,
+) -> Result<bool, ChatsError> {
+    let mut query = model::Entity::find().filter(model::Column::Name.eq(name));
+    if let Some(id) = except {
+        query = query.filter(model::Column::Id.ne(id));
+    }
+    Ok(query.count(db).await? > 0)
+}
+
+pub async fn create(
+    db: &impl ConnectionTrait,
+    new: NewModel,
+    now: DateTime<Utc>,
+) -> Result<ModelView, ChatsError> {
+    let name = check_name(&new.name)?;
+    check_upstream(&new.upstream_names)?;
+    let context_window = check_tokens("context_window", new.context_window.unwrap_or(8192))?;
+    let max_output = check_tokens("max_output_tokens", new.max_output_tokens.unwrap_or(4096))?;
+    if name_taken(db, &name, None).await? {
+        return Err(ChatsError::ModelNameTaken);
+    }
+    let row = model::ActiveModel {
+        name: Set(name),
+        modality: Set(new.modality.as_str().to_owned()),
+        upstream_names: Set(serde_json::json!(new.upstream_names)),
+        description: Set(new.description.filter(|d| !d.trim().is_empty())),
+        price_per_request: Set(check_non_negative(
+            "price_per_request",
+            new.price_per_request,
+        )?),
+        price_per_1k_prompt: Set(check_non_negative(
+            "price_per_1k_prompt_tokens",
+            new.price_per_1k_prompt_tokens,
+        )?),
+        price_per_1k_completion: Set(check_non_negative(
+            "price_per_1k_completion_tokens",
+            new.price_per_1k_completion_tokens,
+        )?),
+        price_per_image: Set(check_non_negative("price_per_image", new.price_per_image)?),
+        min_tier: Set(check_tier(new.min_tier)?),
+        context_window: Set(context_window),
+        max_output_tokens: Set(max_output),
+        enabled: Set(new.enabled.unwrap_or(true)),
+        sort_order: Set(new.sort_order),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    Ok(ModelView::from_row(row.insert(db).await?))
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<ModelView, ChatsError> {
+    model::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(ModelView::from_row)
+        .ok_or(ChatsError::ModelNotFound)
+}
+
+/// Every entry, in display order.
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<ModelView>, ChatsError> {
+    Ok(model::Entity::find()
+        .order_by_asc(model::Column::SortOrder)
+        .order_by_asc(model::Column::Name)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(ModelView::from_row)
+        .collect())
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    id: i64,
+    patch: ModelPatch,
+    now: DateTime<Utc>,
+) -> Result<ModelView, ChatsError> {
+    let current = model::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(ChatsError::ModelNotFound)?;
+    let mut row: model::ActiveModel = current.into();
+    if let Some(name) = patch.name {
+        let name = check_name(&name)?;
+        if name_taken(db, &name, Some(id)).await? {
+            return Err(ChatsError::ModelNameTaken);
+        }
+        row.name = Set(name);
+    }
+    if let Some(names) = patch.upstream_names {
+        check_upstream(&names)?;
+        row.upstream_names = Set(serde_json::json!(names));
+    }
+    if let Some(description) = patch.description {
+        row.description = Set(Some(description).filter(|d| !d.trim().is_empty()));
+    }
+    if let Some(v) = patch.price_per_request {
+        row.price_per_request = Set(check_non_negative("price_per_request", v)?);
+    }
+    if let Some(v) = patch.price_per_1k_prompt_tokens {
+        row.price_per_1k_prompt = Set(check_non_negative("price_per_1k_prompt_tokens", v)?);
+    }
+    if let Some(v) = patch.price_per_1k_completion_tokens {
+        row.price_per_1k_completion = Set(check_non_negative("price_per_1k_completion_tokens", v)?);
+    }
+    if let Some(v) = patch.price_per_image {
+        row.price_per_image = Set(check_non_negative("price_per_image", v)?);
+    }
+    if let Some(v) = patch.min_tier {
+        row.min_tier = Set(check_tier(v)?);
+    }
+    if let Some(v) = patch.context_window {
+        row.context_window = Set(check_tokens("context_window", v)?);
+    }
+    if let Some(v) = patch.max_output_tokens {
+        row.max_output_tokens = Set(check_tokens("max_output_tokens", v)?);
+    }
+    if let Some(v) = patch.enabled {
+        row.enabled = Set(v);
+    }
+    if let Some(v) = patch.sort_order {
+        row.sort_order = Set(v);
+    }
+    row.updated_at = Set(now);
+    Ok(ModelView::from_row(row.update(db).await?))
+}
+
+pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<(), ChatsError> {
+    let result = model::Entity::delete_by_id(id).exec(db).await?;
+    if result.rows_affected == 0 {
+        return Err(ChatsError::ModelNotFound);
+    }
+    Ok(())
+}
+
+/// The enabled entries, by name, for request-time lookups.
+#[derive(Default)]
+pub struct Catalog {
+    models: RwLock<Arc<HashMap<String, Arc<ModelView>>>>,
+}
+
+impl Catalog {
+    pub async fn reload(&self, db: &impl ConnectionTrait) -> Result<(), ChatsError> {
+        let map = list(db)
+            .await?
+            .into_iter()
+            .filter(|m| m.enabled)
+            .map(|m| (m.name.clone(), Arc::new(m)))
+            .collect();
+        *self.models.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+        Ok(())
+    }
+
+    /// An enabled model by public name.
+    pub fn get(&self, name: &str) -> Option<Arc<ModelView>> {
+        self.models
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// The enabled models a user of `tier` may use, in display order.
+    pub fn available(&self, tier: i32) -> Vec<Arc<ModelView>> {
+        let models = self
+            .models
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut out: Vec<Arc<ModelView>> = models
+            .values()
+            .filter(|m| m.min_tier <= tier)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.sort_order, &a.name).cmp(&(b.sort_order, &b.name)));
+        out
+    }
+}

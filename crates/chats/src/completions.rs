@@ -1,0 +1,397 @@
+//! The OpenAI-compatible completion: a request in OpenAI's shape relayed to whichever key
+//! serves the model, answered in OpenAI's shape, leaving a usage record.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use confab_core::{Code, ErrorCode};
+use confab_credits::NewUsage;
+use confab_providers::{ChatEvent, ChatRequest, Completion, ProviderError, Usage};
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+
+use crate::catalog::{Modality, ModelView};
+use crate::error::upstream_message;
+use crate::relay::{Relay, Started};
+use crate::{ChatsError, tokens};
+
+/// A parsed `/v1/chat/completions` body.
+#[derive(Debug)]
+pub struct OpenAiChat {
+    pub model: Arc<ModelView>,
+    pub stream: bool,
+    pub include_usage: bool,
+    pub request: ChatRequest,
+}
+
+/// Who asks, for the usage record.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub user_id: i64,
+    pub api_key_id: Option<i64>,
+}
+
+/// What the stream carries to the client.
+#[derive(Debug)]
+pub enum CompletionEvent {
+    Delta {
+        content: String,
+        tool_calls: Option<Value>,
+    },
+    Finish {
+        reason: String,
+    },
+    Usage(Usage),
+    Error {
+        code: Code,
+        message: String,
+    },
+}
+
+const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
+
+fn invalid(param: &'static str, message: impl Into<String>) -> ChatsError {
+    ChatsError::Invalid(param, message.into())
+}
+
+fn number(
+    body: &mut Map<String, Value>,
+    name: &'static str,
+    min: f64,
+    max: f64,
+) -> Result<Option<f64>, ChatsError> {
+    match body.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
+            _ => Err(invalid(
+                name,
+                format!("{name} must be between {min} and {max}"),
+            )),
+        },
+        Some(_) => Err(invalid(name, format!("{name} must be a number"))),
+    }
+}
+
+/// Reads OpenAI's request body. Fields Confab does not interpret (tools, response_format, ...)
+/// are kept and passed through to OpenAI-format providers.
+pub fn parse_openai_chat(
+    relay: &Relay,
+    mut body: Map<String, Value>,
+) -> Result<OpenAiChat, ChatsError> {
+    let model_name = match body.remove("model") {
+        Some(Value::String(name)) if !name.is_empty() => name,
+        _ => return Err(invalid("model", "model is required")),
+    };
+    let model = relay.model(&model_name, Modality::Chat)?;
+    let messages = match body.remove("messages") {
+        Some(Value::Array(messages)) if !messages.is_empty() => messages,
+        Some(Value::Array(_)) => return Err(invalid("messages", "messages must not be empty")),
+        _ => {
+            return Err(invalid(
+                "messages",
+                "messages is required and must be an array",
+            ));
+        }
+    };
+    for message in &messages {
+        let role = message.get("role").and_then(Value::as_str);
+        if !role.is_some_and(|r| ROLES.contains(&r)) {
+            return Err(invalid(
+                "messages",
+                "each message needs a role: system, developer, user, assistant or tool",
+            ));
+        }
+    }
+    let stream = match body.remove("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => return Err(invalid("stream", "stream must be a boolean")),
+    };
+    let include_usage = body
+        .remove("stream_options")
+        .and_then(|o| o.get("include_usage").and_then(Value::as_bool))
+        .unwrap_or(false);
+    match body.remove("n") {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
+        Some(_) => return Err(invalid("n", "n must be 1: Confab returns one choice")),
+    }
+    let temperature = number(&mut body, "temperature", 0.0, 2.0)?;
+    let top_p = number(&mut body, "top_p", 0.0, 1.0)?;
+    let presence_penalty = number(&mut body, "presence_penalty", -2.0, 2.0)?;
+    let frequency_penalty = number(&mut body, "frequency_penalty", -2.0, 2.0)?;
+    let max_output = u64::try_from(model.max_output_tokens).unwrap_or(4096);
+    let mut max_tokens = None;
+    for name in ["max_completion_tokens", "max_tokens"] {
+        match body.remove(name) {
+            None | Some(Value::Null) => {}
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(v) if (1..=max_output).contains(&v) => {
+                    max_tokens = Some(u32::try_from(v).unwrap_or(u32::MAX));
+                }
+                _ => {
+                    return Err(ChatsError::Invalid(
+                        if name == "max_tokens" {
+                            "max_tokens"
+                        } else {
+                            "max_completion_tokens"
+                        },
+                        format!("{name} must be between 1 and {max_output} for this model"),
+                    ));
+                }
+            },
+            Some(_) => return Err(invalid("max_tokens", "max_tokens must be an integer")),
+        }
+    }
+    let stop = body.remove("stop").filter(|v| !v.is_null());
+    let seed = body.remove("seed").and_then(|v| v.as_i64());
+    Ok(OpenAiChat {
+        model,
+        stream,
+        include_usage,
+        request: ChatRequest {
+            messages,
+            temperature,
+            top_p,
+            max_tokens,
+            presence_penalty,
+            frequency_penalty,
+            stop,
+            seed,
+            extra: body,
+        },
+    })
+}
+
+fn elapsed_ms(since: Instant) -> u32 {
+    u32::try_from(since.elapsed().as_millis()).unwrap_or(u32::MAX)
+}
+
+struct Record<'a> {
+    caller: Caller,
+    model: &'a ModelView,
+    key_id: Option<i64>,
+    usage: Usage,
+    ttft_ms: Option<u32>,
+    latency_ms: u32,
+    status: &'static str,
+    error_code: Option<Code>,
+}
+
+async fn record(relay: &Relay, r: Record<'_>) {
+    let cost = if r.status == "failed" && r.usage.completion_tokens == 0 {
+        0
+    } else {
+        r.model
+            .prices
+            .cost(r.usage.prompt_tokens, r.usage.completion_tokens, 0)
+    };
+    relay
+        .usage
+        .record(NewUsage {
+            user_id: r.caller.user_id,
+            chat_id: None,
+            message_id: None,
+            api_key_id: r.caller.api_key_id,
+            endpoint: "completions",
+            model: r.model.name.clone(),
+            provider_key_id: r.key_id,
+            prompt_tokens: r.usage.prompt_tokens,
+            completion_tokens: r.usage.completion_tokens,
+            images: 0,
+            ttft_ms: r.ttft_ms,
+            latency_ms: r.latency_ms,
+            status: r.status,
+            error_code: r.error_code.map(|c| c.as_str().to_owned()),
+            cost,
+            at: Utc::now(),
+        })
+        .await;
+}
+
+/// A failure before any key answered still leaves a record.
+async fn record_failure(
+    relay: &Relay,
+    caller: Caller,
+    model: &ModelView,
+    error: &ChatsError,
+    started_at: Instant,
+) {
+    record(
+        relay,
+        Record {
+            caller,
+            model,
+            key_id: None,
+            usage: Usage::default(),
+            ttft_ms: None,
+            latency_ms: elapsed_ms(started_at),
+            status: "failed",
+            error_code: Some(error.code()),
+        },
+    )
+    .await;
+}
+
+/// One non-streamed completion.
+pub async fn complete(
+    relay: &Relay,
+    caller: Caller,
+    chat: OpenAiChat,
+) -> Result<Completion, ChatsError> {
+    let started_at = Instant::now();
+    let prompt_estimate = || tokens::count_messages(&chat.request.messages);
+    let request = Arc::new(chat.request.clone());
+    match relay.complete(&chat.model, request).await {
+        Ok((lease, mut completion)) => {
+            let usage = *completion.usage.get_or_insert_with(|| Usage {
+                prompt_tokens: prompt_estimate(),
+                completion_tokens: tokens::count(&completion.content),
+            });
+            relay.pool.succeeded(
+                lease.key_id,
+                u64::from(usage.prompt_tokens + usage.completion_tokens),
+            );
+            let latency = elapsed_ms(started_at);
+            record(
+                relay,
+                Record {
+                    caller,
+                    model: &chat.model,
+                    key_id: Some(lease.key_id),
+                    usage,
+                    ttft_ms: Some(latency),
+                    latency_ms: latency,
+                    status: "complete",
+                    error_code: None,
+                },
+            )
+            .await;
+            Ok(completion)
+        }
+        Err(error) => {
+            record_failure(relay, caller, &chat.model, &error, started_at).await;
+            Err(error)
+        }
+    }
+}
+
+/// Starts a streamed completion; the receiver yields events until the stream ends.
+pub async fn stream(
+    relay: Arc<Relay>,
+    caller: Caller,
+    chat: OpenAiChat,
+) -> Result<mpsc::Receiver<CompletionEvent>, ChatsError> {
+    let started_at = Instant::now();
+    let request = Arc::new(chat.request);
+    let started = match relay.start_stream(&chat.model, request.clone()).await {
+        Ok(started) => started,
+        Err(error) => {
+            record_failure(&relay, caller, &chat.model, &error, started_at).await;
+            return Err(error);
+        }
+    };
+    let (sender, receiver) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let Started {
+            lease,
+            first,
+            mut stream,
+        } = started;
+        // Kept only to estimate tokens if the provider never reports usage (interruptions).
+        let mut text = String::new();
+        let mut usage: Option<Usage> = None;
+        let mut ttft_ms = None;
+        let mut failure: Option<ProviderError> = None;
+        let mut interrupted = false;
+        let mut next = first.map(Ok);
+        loop {
+            let event = match next.take() {
+                Some(event) => Some(event),
+                None => tokio::select! {
+                    event = stream.next() => event,
+                    () = sender.closed() => { interrupted = true; break; }
+                },
+            };
+            let out = match event {
+                None => break,
+                Some(Ok(ChatEvent::Delta {
+                    content,
+                    tool_calls,
+                })) => {
+                    ttft_ms.get_or_insert_with(|| elapsed_ms(started_at));
+                    text.push_str(&content);
+                    CompletionEvent::Delta {
+                        content,
+                        tool_calls,
+                    }
+                }
+                Some(Ok(ChatEvent::Finish { reason })) => CompletionEvent::Finish { reason },
+                Some(Ok(ChatEvent::Usage(reported))) => {
+                    usage = Some(reported);
+                    CompletionEvent::Usage(reported)
+                }
+                Some(Err(error)) => {
+                    failure = Some(error);
+                    break;
+                }
+            };
+            if sender.send(out).await.is_err() {
+                interrupted = true;
+                break;
+            }
+        }
+        drop(stream);
+        let usage = usage.unwrap_or_else(|| Usage {
+            prompt_tokens: tokens::count_messages(&request.messages),
+            completion_tokens: tokens::count(&text),
+        });
+        let (status, error_code) = match &failure {
+            Some(error) => {
+                relay
+                    .pool
+                    .failed(&relay.db, lease.key_id, error, Utc::now())
+                    .await;
+                let _ = sender
+                    .send(CompletionEvent::Error {
+                        code: error.code(),
+                        message: upstream_message(error),
+                    })
+                    .await;
+                ("failed", Some(error.code()))
+            }
+            None => {
+                relay.pool.succeeded(
+                    lease.key_id,
+                    u64::from(usage.prompt_tokens + usage.completion_tokens),
+                );
+                (
+                    if interrupted {
+                        "interrupted"
+                    } else {
+                        "complete"
+                    },
+                    None,
+                )
+            }
+        };
+        record(
+            &relay,
+            Record {
+                caller,
+                model: &chat.model,
+                key_id: Some(lease.key_id),
+                usage,
+                ttft_ms,
+                latency_ms: elapsed_ms(started_at),
+                status,
+                error_code,
+            },
+        )
+        .await;
+    });
+    Ok(receiver)
+}

@@ -1,0 +1,100 @@
+use confab_core::{Code, ErrorCode};
+use confab_keys::KeysError;
+use confab_providers::ProviderError;
+use sea_orm::DbErr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatsError {
+    #[error("chat not found")]
+    ChatNotFound,
+    #[error("message not found")]
+    MessageNotFound,
+    #[error("model not found")]
+    ModelNotFound,
+    #[error("the model '{0}' does not exist or is not available")]
+    UnknownModel(String),
+    #[error("{1}")]
+    Invalid(&'static str, String),
+    #[error("a model with this name already exists")]
+    ModelNameTaken,
+    #[error("the conversation is longer than the model's context window allows")]
+    ContextTooLong,
+    #[error("no provider key can serve this model right now")]
+    NoProvider { retry_after: Option<u64> },
+    #[error("{}", upstream_message(.0))]
+    Upstream(ProviderError),
+    #[error("the file is not a PNG, JPEG or WebP image")]
+    UnsupportedFile,
+    #[error("the file is larger than {0} bytes")]
+    FileTooLarge(u64),
+    #[error("file not found")]
+    FileNotFound,
+    #[error("storage error")]
+    Io(#[from] std::io::Error),
+    #[error("database error")]
+    Database(#[from] DbErr),
+    #[error("provider keys: {0}")]
+    Keys(#[from] KeysError),
+}
+
+impl ErrorCode for ChatsError {
+    fn code(&self) -> Code {
+        match self {
+            ChatsError::ChatNotFound | ChatsError::MessageNotFound | ChatsError::FileNotFound => {
+                Code::NotFound
+            }
+            ChatsError::ModelNotFound | ChatsError::UnknownModel(_) => Code::ModelNotFound,
+            ChatsError::Invalid(..) => Code::InvalidRequest,
+            ChatsError::ModelNameTaken => Code::Conflict,
+            ChatsError::ContextTooLong => Code::ContextLengthExceeded,
+            ChatsError::NoProvider { .. } => Code::NoProviderAvailable,
+            ChatsError::Upstream(error) => match error {
+                ProviderError::Timeout => Code::UpstreamTimeout,
+                ProviderError::BadRequest { .. } => Code::InvalidRequest,
+                _ => Code::UpstreamError,
+            },
+            ChatsError::UnsupportedFile => Code::UnsupportedFileType,
+            ChatsError::FileTooLarge(_) => Code::PayloadTooLarge,
+            ChatsError::Io(_) | ChatsError::Database(_) => Code::Internal,
+            ChatsError::Keys(error) => error.code(),
+        }
+    }
+
+    fn param(&self) -> Option<&'static str> {
+        match self {
+            ChatsError::Invalid(param, _) => Some(param),
+            ChatsError::UnknownModel(_) => Some("model"),
+            ChatsError::ModelNameTaken => Some("name"),
+            ChatsError::ContextTooLong => Some("messages"),
+            ChatsError::UnsupportedFile => Some("file"),
+            ChatsError::Keys(error) => error.param(),
+            _ => None,
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ChatsError::NoProvider { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Upstream messages are the provider's words: pass through only what is safe to show.
+pub fn upstream_message(error: &ProviderError) -> String {
+    match error {
+        ProviderError::BadRequest { message, .. } => {
+            format!("the provider refused the request: {message}")
+        }
+        ProviderError::Timeout => "the provider did not answer in time".into(),
+        ProviderError::KeyRejected { .. }
+        | ProviderError::RateLimited { .. }
+        | ProviderError::Server { .. } => "the provider failed to answer".into(),
+        ProviderError::Connect(_) => "the provider could not be reached".into(),
+        ProviderError::Malformed(_) => "the provider sent a malformed answer".into(),
+        ProviderError::Disconnected(_) => "the provider closed the stream early".into(),
+        ProviderError::Unsupported(what) => {
+            format!("this model's provider does not support {what}")
+        }
+    }
+}

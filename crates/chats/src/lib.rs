@@ -1,0 +1,14 @@
+//! Chats: the model catalog, chat sessions with their message trees, and the completion
+//! pipeline (context along the parent chain, key choice and retries, streaming, persistence,
+//! usage records).
+
+pub mod catalog;
+pub mod chats;
+pub mod completions;
+pub mod conversation;
+mod error;
+pub mod relay;
+pub mod tokens;
+
+pub use error::{ChatsError, upstream_message};
+pub use relay::Relay;

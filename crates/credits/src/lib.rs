@@ -1,0 +1,9 @@
+//! Credits: what a request costs ([`pricing`]) and the record every request leaves ([`usage`]).
+
+mod error;
+pub mod pricing;
+pub mod usage;
+
+pub use error::CreditsError;
+pub use pricing::Prices;
+pub use usage::{NewUsage, UsageWriter};

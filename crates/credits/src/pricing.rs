@@ -1,0 +1,48 @@
+//! Prices are integer credits; token prices are per 1,000 tokens and round up, so a request
+//! never costs less than its share.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Prices {
+    pub per_request: i64,
+    pub per_1k_prompt_tokens: i64,
+    pub per_1k_completion_tokens: i64,
+    pub per_image: i64,
+}
+
+impl Prices {
+    pub fn cost(&self, prompt_tokens: u32, completion_tokens: u32, images: u32) -> i64 {
+        let per_tokens = |tokens: u32, per_1k: i64| {
+            (i64::from(tokens).saturating_mul(per_1k) + 999).div_euclid(1000)
+        };
+        self.per_request
+            .saturating_add(per_tokens(prompt_tokens, self.per_1k_prompt_tokens))
+            .saturating_add(per_tokens(completion_tokens, self.per_1k_completion_tokens))
+            .saturating_add(i64::from(images).saturating_mul(self.per_image))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Prices;
+
+    #[test]
+    fn token_prices_round_up() {
+        let prices = Prices {
+            per_request: 1,
+            per_1k_prompt_tokens: 10,
+            per_1k_completion_tokens: 30,
+            per_image: 0,
+        };
+        assert_eq!(prices.cost(0, 0, 0), 1);
+        assert_eq!(prices.cost(1, 0, 0), 2);
+        assert_eq!(prices.cost(1000, 1000, 0), 41);
+        assert_eq!(prices.cost(1001, 0, 0), 12);
+        let images = Prices {
+            per_image: 50,
+            ..Prices::default()
+        };
+        assert_eq!(images.cost(0, 0, 3), 150);
+    }
+}

@@ -1,0 +1,258 @@
+//! Chats and messages. Sending a message answers with server-sent events (`message`, `delta`,
+//! `done` or `error`), or with one JSON reply when `stream` is false.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use confab_chats::ChatsError;
+use confab_chats::catalog::Modality;
+use confab_chats::chats::{self, ChatPatch, ChatView, MessageView, NewChat};
+use confab_chats::conversation::{self, ChatStreamEvent, SendMessage, UsageView};
+use confab_core::PageRequest;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::Json;
+use crate::sse;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    pub page: Option<u64>,
+    pub page_size: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatPage {
+    pub items: Vec<ChatView>,
+    pub total: u64,
+    pub page: u64,
+    pub page_size: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagePage {
+    pub items: Vec<MessageView>,
+    pub total: u64,
+    pub page: u64,
+    pub page_size: u64,
+}
+
+/// The reply to a non-streamed message; the same as the `done` event plus the question.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageReply {
+    pub user_message: MessageView,
+    pub message: MessageView,
+    pub usage: UsageView,
+    /// Credits this answer costs at the model's prices.
+    pub cost: i64,
+}
+
+fn model_checker(state: &AppState) -> impl Fn(&str) -> Result<(), ChatsError> + '_ {
+    |name| state.relay.model(name, Modality::Chat).map(|_| ())
+}
+
+/// Start a chat.
+#[utoipa::path(post, path = "/api/v1/chats", tag = "chats", security(("bearer" = [])),
+    request_body = NewChat, responses(
+        (status = 201, description = "Created", body = ChatView),
+        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 404, description = "`model_not_found`", body = ErrorBody)))]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<NewChat>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = chats::create(
+        &state.db,
+        caller.0.user.id,
+        body.into_inner(),
+        model_checker(&state),
+        Utc::now(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(chat))
+}
+
+/// The caller's chats, most recently active first.
+#[utoipa::path(get, path = "/api/v1/chats", tag = "chats", security(("bearer" = [])),
+    params(PageQuery), responses((status = 200, description = "A page of chats", body = ChatPage)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<ChatPage>, ApiError> {
+    let page = PageRequest::new(query.page, query.page_size)?;
+    let page = chats::list(&state.db, caller.0.user.id, page).await?;
+    Ok(web::Json(ChatPage {
+        items: page.items,
+        total: page.total,
+        page: page.page,
+        page_size: page.page_size,
+    }))
+}
+
+/// One chat (another user's is a 404).
+#[utoipa::path(get, path = "/api/v1/chats/{id}", tag = "chats", security(("bearer" = [])),
+    params(("id" = i64, Path,)), responses(
+        (status = 200, description = "The chat", body = ChatView),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<web::Json<ChatView>, ApiError> {
+    let chat = chats::find(&state.db, caller.0.user.id, id.into_inner()).await?;
+    Ok(web::Json(chat.into()))
+}
+
+/// Rename a chat or change its model or system prompt.
+#[utoipa::path(patch, path = "/api/v1/chats/{id}", tag = "chats", security(("bearer" = [])),
+    params(("id" = i64, Path,)), request_body = ChatPatch, responses(
+        (status = 200, description = "Changed", body = ChatView),
+        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: Json<ChatPatch>,
+) -> Result<web::Json<ChatView>, ApiError> {
+    let chat = chats::update(
+        &state.db,
+        caller.0.user.id,
+        id.into_inner(),
+        body.into_inner(),
+        model_checker(&state),
+        Utc::now(),
+    )
+    .await?;
+    Ok(web::Json(chat))
+}
+
+/// Delete a chat (soft: it disappears for its owner).
+#[utoipa::path(delete, path = "/api/v1/chats/{id}", tag = "chats", security(("bearer" = [])),
+    params(("id" = i64, Path,)), responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    chats::delete(&state.db, caller.0.user.id, id.into_inner(), Utc::now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A chat's messages, oldest first (all branches; follow `parent_id`).
+#[utoipa::path(get, path = "/api/v1/chats/{id}/messages", tag = "chats", security(("bearer" = [])),
+    params(("id" = i64, Path,), PageQuery), responses(
+        (status = 200, description = "A page of messages", body = MessagePage),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+pub async fn messages(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<MessagePage>, ApiError> {
+    let page = PageRequest::new(query.page, query.page_size)?;
+    let page = chats::messages(&state.db, caller.0.user.id, id.into_inner(), page).await?;
+    Ok(web::Json(MessagePage {
+        items: page.items,
+        total: page.total,
+        page: page.page,
+        page_size: page.page_size,
+    }))
+}
+
+fn frame(event: ChatStreamEvent) -> bytes::Bytes {
+    match event {
+        ChatStreamEvent::Message {
+            user_message,
+            assistant_message_id,
+        } => sse::event(
+            "message",
+            &json!({"user_message": user_message, "assistant_message_id": assistant_message_id}),
+        ),
+        ChatStreamEvent::Delta { content } => sse::event("delta", &json!({"content": content})),
+        ChatStreamEvent::Done {
+            message,
+            usage,
+            cost,
+        } => sse::event(
+            "done",
+            &json!({"message": message, "usage": usage, "cost": cost}),
+        ),
+        ChatStreamEvent::Error { code, message } => {
+            sse::event("error", &ErrorBody::new(code, message, None))
+        }
+    }
+}
+
+/// Send a message and get the answer. Streamed (default): `text/event-stream` with
+/// `event: message` (the saved question and the answer's id), `event: delta` (`{content}`),
+/// then `event: done` (the saved answer, usage, cost) or `event: error`. With `stream: false`:
+/// one JSON reply. Failures before the first token are retried on other keys, then answered
+/// with 502/503/504; the question and a failed answer are stored either way.
+#[utoipa::path(post, path = "/api/v1/chats/{id}/messages", tag = "chats", security(("bearer" = [])),
+    params(("id" = i64, Path,)), request_body = SendMessage, responses(
+        (status = 200, description = "The answer: an event stream (`text/event-stream`), or with `stream: false` this JSON", body = MessageReply),
+        (status = 400, description = "`invalid_request` (empty content, parameter out of range), `context_length_exceeded`", body = ErrorBody),
+        (status = 404, description = "`not_found` (chat or parent), `model_not_found`", body = ErrorBody),
+        (status = 502, description = "`upstream_error`", body = ErrorBody),
+        (status = 503, description = "`no_provider_available`", body = ErrorBody),
+        (status = 504, description = "`upstream_timeout`", body = ErrorBody)))]
+pub async fn send(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: Json<SendMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    let streamed = request.stream.unwrap_or(true);
+    let mut receiver = conversation::send_message(
+        state.relay.clone(),
+        caller.0.user.id,
+        id.into_inner(),
+        request,
+    )
+    .await?;
+    if streamed {
+        return Ok(sse::response(sse::stream(
+            receiver,
+            frame,
+            None,
+            state.sse_keepalive,
+        )));
+    }
+    let mut question = None;
+    while let Some(event) = receiver.recv().await {
+        match event {
+            ChatStreamEvent::Message { user_message, .. } => question = Some(user_message),
+            ChatStreamEvent::Delta { .. } => {}
+            ChatStreamEvent::Done {
+                message,
+                usage,
+                cost,
+            } => {
+                let user_message = question.take().ok_or_else(|| {
+                    ApiError::new(confab_core::Code::Internal, "internal server error")
+                })?;
+                return Ok(HttpResponse::Ok().json(MessageReply {
+                    user_message,
+                    message,
+                    usage,
+                    cost,
+                }));
+            }
+            ChatStreamEvent::Error { code, message } => return Err(ApiError::new(code, message)),
+        }
+    }
+    Err(ApiError::new(
+        confab_core::Code::Internal,
+        "internal server error",
+    ))
+}

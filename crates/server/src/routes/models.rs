@@ -1,0 +1,120 @@
+//! The model catalog: what users may pick (`GET /api/v1/models`) and the admin's CRUD.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use confab_chats::catalog::{self, ModelPatch, ModelView, NewModel, PublicModel};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::{Admin, Caller};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::Json;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicModelList {
+    pub items: Vec<PublicModel>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelList {
+    pub items: Vec<ModelView>,
+}
+
+/// The models the caller may use, with their prices.
+#[utoipa::path(get, path = "/api/v1/models", tag = "chats", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Enabled models the caller's tier allows", body = PublicModelList),
+        (status = 401, description = "Not logged in", body = ErrorBody)))]
+pub async fn public(
+    state: web::Data<AppState>,
+    _caller: Caller,
+) -> Result<web::Json<PublicModelList>, ApiError> {
+    // Tiers arrive with credits; until then every user is tier 0.
+    let items = state
+        .catalog()
+        .available(0)
+        .iter()
+        .map(|m| PublicModel::from(m.as_ref()))
+        .collect();
+    Ok(web::Json(PublicModelList { items }))
+}
+
+async fn reload(state: &AppState) -> Result<(), ApiError> {
+    state.catalog().reload(&state.db).await?;
+    Ok(())
+}
+
+/// Every catalog entry, enabled or not.
+#[utoipa::path(get, path = "/api/v1/admin/models", tag = "providers", security(("bearer" = [])),
+    responses((status = 200, description = "The catalog", body = ModelList),
+        (status = 403, description = "`forbidden`", body = ErrorBody)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    _admin: Admin,
+) -> Result<web::Json<ModelList>, ApiError> {
+    Ok(web::Json(ModelList {
+        items: catalog::list(&state.db).await?,
+    }))
+}
+
+/// Add a model to the catalog.
+#[utoipa::path(post, path = "/api/v1/admin/models", tag = "providers", security(("bearer" = [])),
+    request_body = NewModel, responses(
+        (status = 201, description = "Added", body = ModelView),
+        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 409, description = "`conflict`: the name is taken", body = ErrorBody)))]
+pub async fn create(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    body: Json<NewModel>,
+) -> Result<HttpResponse, ApiError> {
+    let model = catalog::create(&state.db, body.into_inner(), Utc::now()).await?;
+    reload(&state).await?;
+    Ok(HttpResponse::Created().json(model))
+}
+
+/// One catalog entry.
+#[utoipa::path(get, path = "/api/v1/admin/models/{id}", tag = "providers", security(("bearer" = [])),
+    params(("id" = i64, Path,)), responses(
+        (status = 200, description = "The model", body = ModelView),
+        (status = 404, description = "`model_not_found`", body = ErrorBody)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+) -> Result<web::Json<ModelView>, ApiError> {
+    Ok(web::Json(catalog::get(&state.db, id.into_inner()).await?))
+}
+
+/// Change a catalog entry.
+#[utoipa::path(patch, path = "/api/v1/admin/models/{id}", tag = "providers", security(("bearer" = [])),
+    params(("id" = i64, Path,)), request_body = ModelPatch, responses(
+        (status = 200, description = "Changed", body = ModelView),
+        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 404, description = "`model_not_found`", body = ErrorBody)))]
+pub async fn update(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+    body: Json<ModelPatch>,
+) -> Result<web::Json<ModelView>, ApiError> {
+    let model = catalog::update(&state.db, id.into_inner(), body.into_inner(), Utc::now()).await?;
+    reload(&state).await?;
+    Ok(web::Json(model))
+}
+
+/// Remove a catalog entry (past messages keep its name).
+#[utoipa::path(delete, path = "/api/v1/admin/models/{id}", tag = "providers", security(("bearer" = [])),
+    params(("id" = i64, Path,)), responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "`model_not_found`", body = ErrorBody)))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    catalog::delete(&state.db, id.into_inner()).await?;
+    reload(&state).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,155 @@
+//! Admin: the provider key pool. Every change reloads this instance's pool at once.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use confab_chats::relay::KeyCheck;
+use confab_core::PageRequest;
+use confab_keys::provider_keys::{self, NewProviderKey, ProviderKeyPatch, ProviderKeyView};
+use confab_providers::ProviderKind;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Admin;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::Json;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KeyListQuery {
+    pub page: Option<u64>,
+    pub page_size: Option<u64>,
+    pub kind: Option<ProviderKind>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderKeyPage {
+    pub items: Vec<ProviderKeyView>,
+    pub total: u64,
+    pub page: u64,
+    pub page_size: u64,
+}
+
+fn view(state: &AppState, row: confab_store::entity::provider_key::Model) -> ProviderKeyView {
+    let cooling = state.pool().cooling_until(row.id);
+    ProviderKeyView::from_model(row, cooling)
+}
+
+async fn reload(state: &AppState) -> Result<(), ApiError> {
+    state.pool().reload(&state.db).await?;
+    Ok(())
+}
+
+/// List provider keys, highest priority first.
+#[utoipa::path(get, path = "/api/v1/admin/provider-keys", tag = "providers", security(("bearer" = [])),
+    params(KeyListQuery), responses(
+        (status = 200, description = "A page of keys (secrets masked)", body = ProviderKeyPage),
+        (status = 403, description = "`forbidden`", body = ErrorBody)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    query: web::Query<KeyListQuery>,
+) -> Result<web::Json<ProviderKeyPage>, ApiError> {
+    let query = query.into_inner();
+    let page = PageRequest::new(query.page, query.page_size)?;
+    let page = provider_keys::list(&state.db, query.kind, page).await?;
+    Ok(web::Json(ProviderKeyPage {
+        items: page
+            .items
+            .into_iter()
+            .map(|row| view(&state, row))
+            .collect(),
+        total: page.total,
+        page: page.page,
+        page_size: page.page_size,
+    }))
+}
+
+/// Add a provider key. The secret is encrypted (AES-256-GCM) and never shown again.
+#[utoipa::path(post, path = "/api/v1/admin/provider-keys", tag = "providers", security(("bearer" = [])),
+    request_body = NewProviderKey, responses(
+        (status = 201, description = "Added", body = ProviderKeyView),
+        (status = 400, description = "`invalid_request` (see `param`) or `invalid_body`", body = ErrorBody),
+        (status = 409, description = "`conflict`: the name is taken", body = ErrorBody)))]
+pub async fn create(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    body: Json<NewProviderKey>,
+) -> Result<HttpResponse, ApiError> {
+    let row = provider_keys::create(
+        &state.db,
+        state.pool().secret_box(),
+        body.into_inner(),
+        "api",
+        Utc::now(),
+    )
+    .await?;
+    reload(&state).await?;
+    Ok(HttpResponse::Created().json(view(&state, row)))
+}
+
+/// One provider key.
+#[utoipa::path(get, path = "/api/v1/admin/provider-keys/{id}", tag = "providers", security(("bearer" = [])),
+    params(("id" = i64, Path,)), responses(
+        (status = 200, description = "The key", body = ProviderKeyView),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+) -> Result<web::Json<ProviderKeyView>, ApiError> {
+    let row = provider_keys::get(&state.db, id.into_inner()).await?;
+    Ok(web::Json(view(&state, row)))
+}
+
+/// Change a provider key; absent fields stay. `status: enabled` brings back a disabled key.
+#[utoipa::path(patch, path = "/api/v1/admin/provider-keys/{id}", tag = "providers", security(("bearer" = [])),
+    params(("id" = i64, Path,)), request_body = ProviderKeyPatch, responses(
+        (status = 200, description = "Changed", body = ProviderKeyView),
+        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+pub async fn update(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+    body: Json<ProviderKeyPatch>,
+) -> Result<web::Json<ProviderKeyView>, ApiError> {
+    let row = provider_keys::update(
+        &state.db,
+        state.pool().secret_box(),
+        id.into_inner(),
+        body.into_inner(),
+        Utc::now(),
+    )
+    .await?;
+    reload(&state).await?;
+    Ok(web::Json(view(&state, row)))
+}
+
+/// Remove a provider key.
+#[utoipa::path(delete, path = "/api/v1/admin/provider-keys/{id}", tag = "providers", security(("bearer" = [])),
+    params(("id" = i64, Path,)), responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    provider_keys::delete(&state.db, id.into_inner()).await?;
+    reload(&state).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Call the provider with this key: reachability, latency, models, balance.
+#[utoipa::path(post, path = "/api/v1/admin/provider-keys/{id}/check", tag = "providers", security(("bearer" = [])),
+    params(("id" = i64, Path,)), responses(
+        (status = 200, description = "What the provider answered (a failed check is still 200)", body = KeyCheck),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+pub async fn check(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+) -> Result<web::Json<KeyCheck>, ApiError> {
+    Ok(web::Json(state.relay.check_key(id.into_inner()).await?))
+}

@@ -1,0 +1,71 @@
+//! Server-sent events out of a channel: each event is written as soon as it arrives (no
+//! buffering), and dropping the response (client gone) drops the receiver, which the producer
+//! notices and stops the upstream.
+
+use std::time::Duration;
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::sync::mpsc;
+
+/// Maps each received item to one frame; `last` is written after the channel closes.
+/// While nothing arrives for `keepalive`, a comment line (`: ping`, ignored by SSE clients)
+/// is written: it keeps proxies from timing out, and it is how a vanished client is noticed
+/// (the server only learns of a closed connection when a write fails).
+pub fn stream<T: Send + 'static>(
+    receiver: mpsc::Receiver<T>,
+    frame: impl Fn(T) -> Bytes + Send + 'static,
+    last: Option<&'static str>,
+    keepalive: Duration,
+) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + 'static {
+    futures_util::stream::unfold(
+        (receiver, frame, last),
+        move |(mut receiver, frame, last)| async move {
+            let Ok(received) = tokio::time::timeout(keepalive, receiver.recv()).await else {
+                return Some((
+                    Ok(Bytes::from_static(b": ping\n\n")),
+                    (receiver, frame, last),
+                ));
+            };
+            match received {
+                Some(item) => Some((Ok(frame(item)), (receiver, frame, last))),
+                None => last.map(|text| {
+                    (
+                        Ok(Bytes::from_static(text.as_bytes())),
+                        (receiver, frame, None),
+                    )
+                }),
+            }
+        },
+    )
+}
+
+pub fn response(
+    body: impl Stream<Item = Result<Bytes, std::convert::Infallible>> + 'static,
+) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        // Tells nginx-style proxies not to buffer the stream either.
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body)
+}
+
+/// `event: NAME\ndata: JSON\n\n`
+pub fn event(name: &str, data: &impl serde::Serialize) -> Bytes {
+    let json = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
+    Bytes::from(format!("event: {name}\ndata: {json}\n\n"))
+}
+
+/// `data: JSON\n\n` (OpenAI's framing has no event names).
+pub fn data(data: &impl serde::Serialize) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"data: ");
+    if serde_json::to_writer(&mut out, data).is_err() {
+        out.extend_from_slice(b"{}");
+    }
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
