@@ -7,14 +7,13 @@ use std::time::Instant;
 use chrono::Utc;
 use confab_core::{Code, ErrorCode};
 use confab_credits::NewUsage;
-use confab_providers::{ChatEvent, ChatRequest, Completion, ProviderError, Usage};
-use futures_util::StreamExt;
+use confab_providers::{ChatEvent, ChatRequest, Completion, Usage};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::catalog::{Modality, ModelView};
 use crate::error::upstream_message;
-use crate::relay::{Relay, Started};
+use crate::relay::{Relay, elapsed_ms};
 use crate::{ChatsError, tokens};
 
 /// A parsed `/v1/chat/completions` body.
@@ -134,11 +133,7 @@ pub fn parse_openai_chat(
                 }
                 _ => {
                     return Err(ChatsError::Invalid(
-                        if name == "max_tokens" {
-                            "max_tokens"
-                        } else {
-                            "max_completion_tokens"
-                        },
+                        name,
                         format!("{name} must be between 1 and {max_output} for this model"),
                     ));
                 }
@@ -164,10 +159,6 @@ pub fn parse_openai_chat(
             extra: body,
         },
     })
-}
-
-fn elapsed_ms(since: Instant) -> u32 {
-    u32::try_from(since.elapsed().as_millis()).unwrap_or(u32::MAX)
 }
 
 struct Record<'a> {
@@ -243,12 +234,10 @@ pub async fn complete(
     chat: OpenAiChat,
 ) -> Result<Completion, ChatsError> {
     let started_at = Instant::now();
-    let prompt_estimate = || tokens::count_messages(&chat.request.messages);
-    let request = Arc::new(chat.request.clone());
-    match relay.complete(&chat.model, request).await {
+    match relay.complete(&chat.model, &chat.request).await {
         Ok((lease, mut completion)) => {
             let usage = *completion.usage.get_or_insert_with(|| Usage {
-                prompt_tokens: prompt_estimate(),
+                prompt_tokens: tokens::count_messages(&chat.request.messages),
                 completion_tokens: tokens::count(&completion.content),
             });
             relay.pool.succeeded(
@@ -286,8 +275,7 @@ pub async fn stream(
     chat: OpenAiChat,
 ) -> Result<mpsc::Receiver<CompletionEvent>, ChatsError> {
     let started_at = Instant::now();
-    let request = Arc::new(chat.request);
-    let started = match relay.start_stream(&chat.model, request.clone()).await {
+    let started = match relay.start_stream(&chat.model, &chat.request).await {
         Ok(started) => started,
         Err(error) => {
             record_failure(&relay, caller, &chat.model, &error, started_at).await;
@@ -296,65 +284,29 @@ pub async fn stream(
     };
     let (sender, receiver) = mpsc::channel(16);
     tokio::spawn(async move {
-        let Started {
-            lease,
-            first,
-            mut stream,
-        } = started;
-        // Kept only to estimate tokens if the provider never reports usage (interruptions).
-        let mut text = String::new();
-        let mut usage: Option<Usage> = None;
-        let mut ttft_ms = None;
-        let mut failure: Option<ProviderError> = None;
-        let mut interrupted = false;
-        let mut next = first.map(Ok);
-        loop {
-            let event = match next.take() {
-                Some(event) => Some(event),
-                None => tokio::select! {
-                    event = stream.next() => event,
-                    () = sender.closed() => { interrupted = true; break; }
+        let relayed = relay
+            .pump(
+                started,
+                &sender,
+                started_at,
+                || tokens::count_messages(&chat.request.messages),
+                |event| {
+                    Some(match event {
+                        ChatEvent::Delta {
+                            content,
+                            tool_calls,
+                        } => CompletionEvent::Delta {
+                            content,
+                            tool_calls,
+                        },
+                        ChatEvent::Finish { reason } => CompletionEvent::Finish { reason },
+                        ChatEvent::Usage(usage) => CompletionEvent::Usage(usage),
+                    })
                 },
-            };
-            let out = match event {
-                None => break,
-                Some(Ok(ChatEvent::Delta {
-                    content,
-                    tool_calls,
-                })) => {
-                    ttft_ms.get_or_insert_with(|| elapsed_ms(started_at));
-                    text.push_str(&content);
-                    CompletionEvent::Delta {
-                        content,
-                        tool_calls,
-                    }
-                }
-                Some(Ok(ChatEvent::Finish { reason })) => CompletionEvent::Finish { reason },
-                Some(Ok(ChatEvent::Usage(reported))) => {
-                    usage = Some(reported);
-                    CompletionEvent::Usage(reported)
-                }
-                Some(Err(error)) => {
-                    failure = Some(error);
-                    break;
-                }
-            };
-            if sender.send(out).await.is_err() {
-                interrupted = true;
-                break;
-            }
-        }
-        drop(stream);
-        let usage = usage.unwrap_or_else(|| Usage {
-            prompt_tokens: tokens::count_messages(&request.messages),
-            completion_tokens: tokens::count(&text),
-        });
-        let (status, error_code) = match &failure {
+            )
+            .await;
+        let (status, error_code) = match &relayed.failure {
             Some(error) => {
-                relay
-                    .pool
-                    .failed(&relay.db, lease.key_id, error, Utc::now())
-                    .await;
                 let _ = sender
                     .send(CompletionEvent::Error {
                         code: error.code(),
@@ -363,29 +315,17 @@ pub async fn stream(
                     .await;
                 ("failed", Some(error.code()))
             }
-            None => {
-                relay.pool.succeeded(
-                    lease.key_id,
-                    u64::from(usage.prompt_tokens + usage.completion_tokens),
-                );
-                (
-                    if interrupted {
-                        "interrupted"
-                    } else {
-                        "complete"
-                    },
-                    None,
-                )
-            }
+            None if relayed.interrupted => ("interrupted", None),
+            None => ("complete", None),
         };
         record(
             &relay,
             Record {
                 caller,
                 model: &chat.model,
-                key_id: Some(lease.key_id),
-                usage,
-                ttft_ms,
+                key_id: Some(relayed.key_id),
+                usage: relayed.usage,
+                ttft_ms: relayed.ttft_ms,
                 latency_ms: elapsed_ms(started_at),
                 status,
                 error_code,

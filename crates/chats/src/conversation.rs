@@ -9,9 +9,8 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use confab_core::Code;
 use confab_credits::NewUsage;
-use confab_providers::{ChatEvent, ChatRequest, ProviderError, Usage};
+use confab_providers::{ChatEvent, ChatRequest, Usage};
 use confab_store::entity::{chat, message};
-use futures_util::StreamExt;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
@@ -23,7 +22,7 @@ use crate::ChatsError;
 use crate::catalog::Modality;
 use crate::chats::{self, DEFAULT_TITLE, MessageStatus, MessageView};
 use crate::error::upstream_message;
-use crate::relay::{Relay, Started};
+use crate::relay::{Relay, Relayed, elapsed_ms};
 use crate::tokens::{self, Turn};
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -145,15 +144,22 @@ pub async fn send_message(
         .order_by_asc(message::Column::Id)
         .all(db)
         .await?;
+    // Sorted by id, so lookups along the chain are binary searches.
+    let find = |id: i64| {
+        history
+            .binary_search_by_key(&id, |m| m.id)
+            .ok()
+            .map(|index| &history[index])
+    };
     let parent_id = match request.parent_id {
-        Some(id) if history.iter().any(|m| m.id == id) => Some(id),
+        Some(id) if find(id).is_some() => Some(id),
         Some(_) => return Err(ChatsError::MessageNotFound),
         None => history.last().map(|m| m.id),
     };
     let mut chain: Vec<Turn> = Vec::new();
     let mut cursor = parent_id;
     while let Some(id) = cursor {
-        let Some(row) = history.iter().find(|m| m.id == id) else {
+        let Some(row) = find(id) else {
             break;
         };
         cursor = row.parent_id;
@@ -212,7 +218,7 @@ pub async fn send_message(
     )
     .await?;
 
-    let chat_request = Arc::new(ChatRequest {
+    let chat_request = ChatRequest {
         messages,
         temperature: request.temperature,
         top_p: request.top_p,
@@ -220,8 +226,8 @@ pub async fn send_message(
         presence_penalty: request.presence_penalty,
         frequency_penalty: request.frequency_penalty,
         ..ChatRequest::default()
-    });
-    let started = match relay.start_stream(&model, chat_request).await {
+    };
+    let started = match relay.start_stream(&model, &chat_request).await {
         Ok(started) => started,
         Err(error) => {
             let code = confab_core::ErrorCode::code(&error);
@@ -243,17 +249,28 @@ pub async fn send_message(
     let prices = model.prices;
     tokio::spawn(async move {
         let assistant_message_id = answer.id;
-        if sender
+        // A client gone already is noticed by the pump, which still records the answer.
+        let _ = sender
             .send(ChatStreamEvent::Message {
                 user_message: question.into(),
                 assistant_message_id,
             })
-            .await
-            .is_err()
-        {
-            // Gone before the first byte: still record what the provider was asked.
-        }
-        let outcome = pump(&relay, started, &sender, started_at, prompt_estimate).await;
+            .await;
+        let relayed = relay
+            .pump(
+                started,
+                &sender,
+                started_at,
+                || prompt_estimate,
+                |event| match event {
+                    ChatEvent::Delta { content, .. } if !content.is_empty() => {
+                        Some(ChatStreamEvent::Delta { content })
+                    }
+                    _ => None,
+                },
+            )
+            .await;
+        let outcome = Outcome::of(relayed, started_at);
         let usage = outcome.usage;
         let status = outcome.status;
         let error = outcome.error.clone();
@@ -355,97 +372,27 @@ struct Outcome {
     error: Option<(Code, String)>,
 }
 
-fn elapsed_ms(since: Instant) -> u32 {
-    u32::try_from(since.elapsed().as_millis()).unwrap_or(u32::MAX)
-}
-
-/// Relays events until the provider finishes, fails, or the client goes away.
-async fn pump(
-    relay: &Relay,
-    started: Started,
-    sender: &mpsc::Sender<ChatStreamEvent>,
-    started_at: Instant,
-    prompt_estimate: u32,
-) -> Outcome {
-    let Started {
-        lease,
-        first,
-        mut stream,
-    } = started;
-    let mut content = String::new();
-    let mut usage: Option<Usage> = None;
-    let mut ttft_ms = None;
-    let mut failure: Option<ProviderError> = None;
-    let mut interrupted = false;
-    let mut next = first.map(Ok);
-    loop {
-        let event = match next.take() {
-            Some(event) => Some(event),
-            None => tokio::select! {
-                event = stream.next() => event,
-                () = sender.closed() => { interrupted = true; break; }
-            },
-        };
-        match event {
-            None => break,
-            Some(Ok(ChatEvent::Delta { content: piece, .. })) => {
-                if piece.is_empty() {
-                    continue;
-                }
-                ttft_ms.get_or_insert_with(|| elapsed_ms(started_at));
-                content.push_str(&piece);
-                if sender
-                    .send(ChatStreamEvent::Delta { content: piece })
-                    .await
-                    .is_err()
-                {
-                    interrupted = true;
-                    break;
-                }
-            }
-            Some(Ok(ChatEvent::Usage(reported))) => usage = Some(reported),
-            Some(Ok(ChatEvent::Finish { .. })) => {}
-            Some(Err(error)) => {
-                failure = Some(error);
-                break;
-            }
-        }
-    }
-    // Dropping the stream here closes the upstream connection: the provider stops generating.
-    drop(stream);
-    let usage = usage.unwrap_or_else(|| Usage {
-        prompt_tokens: prompt_estimate,
-        completion_tokens: tokens::count(&content),
-    });
-    let error = failure
-        .as_ref()
-        .map(|e| (confab_core::ErrorCode::code(e), upstream_message(e)));
-    match &failure {
-        Some(error) => {
-            relay
-                .pool
-                .failed(&relay.db, lease.key_id, error, Utc::now())
-                .await
-        }
-        None => relay.pool.succeeded(
-            lease.key_id,
-            u64::from(usage.prompt_tokens + usage.completion_tokens),
-        ),
-    }
-    Outcome {
-        status: if failure.is_some() {
+impl Outcome {
+    fn of(relayed: Relayed, started_at: Instant) -> Self {
+        let status = if relayed.failure.is_some() {
             MessageStatus::Failed
-        } else if interrupted {
+        } else if relayed.interrupted {
             MessageStatus::Interrupted
         } else {
             MessageStatus::Complete
-        },
-        content,
-        usage,
-        ttft_ms,
-        total_ms: elapsed_ms(started_at),
-        key_id: Some(lease.key_id),
-        error,
+        };
+        Self {
+            status,
+            error: relayed
+                .failure
+                .as_ref()
+                .map(|e| (confab_core::ErrorCode::code(e), upstream_message(e))),
+            content: relayed.content,
+            usage: relayed.usage,
+            ttft_ms: relayed.ttft_ms,
+            total_ms: elapsed_ms(started_at),
+            key_id: Some(relayed.key_id),
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! Sending a request to some healthy key that serves the model: choose, call, and on a failure
-//! before the first token, report the key's health and try the next one.
+//! before the first token, report the key's health and try the next one; then relay the
+//! stream and meter it.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::Utc;
 use confab_credits::UsageWriter;
@@ -9,14 +11,15 @@ use confab_keys::pool::NoKey;
 use confab_keys::{KeyPool, Lease};
 use confab_providers::{
     ChatEvent, ChatRequest, ChatStream, Completion, GeneratedImage, ImageEditRequest, ImageRequest,
-    ProviderError, Providers,
+    Provider, ProviderError, Providers, Target, Usage,
 };
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use sea_orm::DatabaseConnection;
+use tokio::sync::mpsc;
 
-use crate::ChatsError;
 use crate::catalog::{Catalog, Modality, ModelView};
+use crate::{ChatsError, tokens};
 
 /// Everything a completion needs, shared by all requests.
 pub struct Relay {
@@ -36,6 +39,28 @@ pub struct Started {
     pub stream: ChatStream,
 }
 
+/// How a relayed stream ended, for the caller to store and bill.
+pub struct Relayed {
+    pub key_id: i64,
+    /// The generated text (kept for the answer, or to estimate tokens).
+    pub content: String,
+    /// As the provider reported it, or estimated when it reported none (interruptions).
+    pub usage: Usage,
+    pub ttft_ms: Option<u32>,
+    /// The client went away before the end.
+    pub interrupted: bool,
+    /// The provider failed after the first event.
+    pub failure: Option<ProviderError>,
+}
+
+/// One provider operation, called with a chosen key's adapter and target.
+type Operation<R, T> =
+    for<'a> fn(&'a dyn Provider, &'a Target, &'a R) -> BoxFuture<'a, Result<T, ProviderError>>;
+
+pub fn elapsed_ms(since: Instant) -> u32 {
+    u32::try_from(since.elapsed().as_millis()).unwrap_or(u32::MAX)
+}
+
 impl Relay {
     /// An enabled model of the wanted modality, by public name.
     pub fn model(&self, name: &str, modality: Modality) -> Result<Arc<ModelView>, ChatsError> {
@@ -43,24 +68,19 @@ impl Relay {
             Some(model) if model.modality == modality => Ok(model),
             Some(_) => Err(ChatsError::Invalid(
                 "model",
-                format!(
-                    "'{name}' is not a {} model",
-                    match modality {
-                        Modality::Chat => "chat",
-                        Modality::Image => "image",
-                    }
-                ),
+                format!("'{name}' is not a {} model", modality.as_str()),
             )),
             None => Err(ChatsError::UnknownModel(name.to_owned())),
         }
     }
 
-    /// Runs `call` on one key after another until one succeeds, a failure is the request's
-    /// own fault, or `max_attempts` keys have failed.
-    async fn with_retries<T>(
+    /// Runs `operation` on one key after another until one succeeds, a failure is the
+    /// request's own fault, or `max_attempts` keys have failed.
+    async fn call<R: Send + Sync, T>(
         &self,
         model: &ModelView,
-        mut call: impl FnMut(Lease) -> BoxFuture<'static, Result<T, ProviderError>>,
+        request: &R,
+        operation: Operation<R, T>,
     ) -> Result<(Lease, T), ChatsError> {
         let mut tried: Vec<i64> = Vec::new();
         let mut last_error: Option<ProviderError> = None;
@@ -80,16 +100,18 @@ impl Relay {
                     });
                 }
             };
-            let key_id = lease.key_id;
-            match call(lease.clone()).await {
+            let provider = self.providers.for_kind(lease.target.kind);
+            match operation(provider, &lease.target, request).await {
                 Ok(value) => return Ok((lease, value)),
                 Err(error) => {
-                    self.pool.failed(&self.db, key_id, &error, Utc::now()).await;
+                    self.pool
+                        .failed(&self.db, lease.key_id, &error, Utc::now())
+                        .await;
                     if !error.is_retryable() {
                         return Err(ChatsError::Upstream(error));
                     }
-                    tracing::info!(key_id, %error, "upstream failed before the first token; trying another key");
-                    tried.push(key_id);
+                    tracing::info!(key_id = lease.key_id, %error, "upstream failed before the first token; trying another key");
+                    tried.push(lease.key_id);
                     last_error = Some(error);
                 }
             }
@@ -105,16 +127,12 @@ impl Relay {
     pub async fn start_stream(
         &self,
         model: &ModelView,
-        request: Arc<ChatRequest>,
+        request: &ChatRequest,
     ) -> Result<Started, ChatsError> {
-        let providers = self.providers.clone();
         let (lease, (first, stream)) = self
-            .with_retries(model, move |lease| {
-                let providers = providers.clone();
-                let request = request.clone();
+            .call(model, request, |provider, target, request| {
                 Box::pin(async move {
-                    let provider = providers.for_kind(lease.target.kind);
-                    let mut stream = provider.stream_chat(&lease.target, &request).await?;
+                    let mut stream = provider.stream_chat(target, request).await?;
                     match stream.next().await {
                         Some(Ok(first)) => Ok((Some(first), stream)),
                         Some(Err(error)) => Err(error),
@@ -133,18 +151,10 @@ impl Relay {
     pub async fn complete(
         &self,
         model: &ModelView,
-        request: Arc<ChatRequest>,
+        request: &ChatRequest,
     ) -> Result<(Lease, Completion), ChatsError> {
-        let providers = self.providers.clone();
-        self.with_retries(model, move |lease| {
-            let providers = providers.clone();
-            let request = request.clone();
-            Box::pin(async move {
-                providers
-                    .for_kind(lease.target.kind)
-                    .complete(&lease.target, &request)
-                    .await
-            })
+        self.call(model, request, |provider, target, request| {
+            provider.complete(target, request)
         })
         .await
     }
@@ -152,18 +162,10 @@ impl Relay {
     pub async fn generate_images(
         &self,
         model: &ModelView,
-        request: Arc<ImageRequest>,
+        request: &ImageRequest,
     ) -> Result<(Lease, Vec<GeneratedImage>), ChatsError> {
-        let providers = self.providers.clone();
-        self.with_retries(model, move |lease| {
-            let providers = providers.clone();
-            let request = request.clone();
-            Box::pin(async move {
-                providers
-                    .for_kind(lease.target.kind)
-                    .generate_images(&lease.target, &request)
-                    .await
-            })
+        self.call(model, request, |provider, target, request| {
+            provider.generate_images(target, request)
         })
         .await
     }
@@ -171,20 +173,91 @@ impl Relay {
     pub async fn edit_images(
         &self,
         model: &ModelView,
-        request: Arc<ImageEditRequest>,
+        request: &ImageEditRequest,
     ) -> Result<(Lease, Vec<GeneratedImage>), ChatsError> {
-        let providers = self.providers.clone();
-        self.with_retries(model, move |lease| {
-            let providers = providers.clone();
-            let request = request.clone();
-            Box::pin(async move {
-                providers
-                    .for_kind(lease.target.kind)
-                    .edit_images(&lease.target, &request)
-                    .await
-            })
+        self.call(model, request, |provider, target, request| {
+            provider.edit_images(target, request)
         })
         .await
+    }
+
+    /// Relays a started stream's events to `sender` (`forward` picks and shapes them) until
+    /// the provider finishes, fails, or the receiver goes away, then reports the key's health.
+    /// Dropping the upstream stream closes its connection, so the provider stops generating.
+    pub async fn pump<T>(
+        &self,
+        started: Started,
+        sender: &mpsc::Sender<T>,
+        started_at: Instant,
+        prompt_estimate: impl FnOnce() -> u32,
+        forward: impl Fn(ChatEvent) -> Option<T>,
+    ) -> Relayed {
+        let Started {
+            lease,
+            first,
+            mut stream,
+        } = started;
+        let mut content = String::new();
+        let mut usage: Option<Usage> = None;
+        let mut ttft_ms = None;
+        let mut failure = None;
+        let mut interrupted = false;
+        let mut next = first.map(Ok);
+        loop {
+            let event = match next.take() {
+                Some(event) => Some(event),
+                None => tokio::select! {
+                    event = stream.next() => event,
+                    () = sender.closed() => { interrupted = true; break; }
+                },
+            };
+            let event = match event {
+                None => break,
+                Some(Err(error)) => {
+                    failure = Some(error);
+                    break;
+                }
+                Some(Ok(event)) => event,
+            };
+            match &event {
+                ChatEvent::Delta { content: piece, .. } => {
+                    ttft_ms.get_or_insert_with(|| elapsed_ms(started_at));
+                    content.push_str(piece);
+                }
+                ChatEvent::Usage(reported) => usage = Some(*reported),
+                ChatEvent::Finish { .. } => {}
+            }
+            if let Some(out) = forward(event)
+                && sender.send(out).await.is_err()
+            {
+                interrupted = true;
+                break;
+            }
+        }
+        drop(stream);
+        let usage = usage.unwrap_or_else(|| Usage {
+            prompt_tokens: prompt_estimate(),
+            completion_tokens: tokens::count(&content),
+        });
+        match &failure {
+            Some(error) => {
+                self.pool
+                    .failed(&self.db, lease.key_id, error, Utc::now())
+                    .await
+            }
+            None => self.pool.succeeded(
+                lease.key_id,
+                u64::from(usage.prompt_tokens + usage.completion_tokens),
+            ),
+        }
+        Relayed {
+            key_id: lease.key_id,
+            content,
+            usage,
+            ttft_ms,
+            interrupted,
+            failure,
+        }
     }
 }
 
