@@ -32,7 +32,7 @@ pub struct Caller {
     pub api_key_id: Option<i64>,
 }
 
-/// What the stream carries to the client.
+/// What the stream carries to the client (`Usage` only when the request asked for it).
 #[derive(Debug)]
 pub enum CompletionEvent {
     Delta {
@@ -283,6 +283,7 @@ pub async fn stream(
         }
     };
     let (sender, receiver) = mpsc::channel(16);
+    let include_usage = chat.include_usage;
     tokio::spawn(async move {
         let relayed = relay
             .pump(
@@ -290,18 +291,19 @@ pub async fn stream(
                 &sender,
                 started_at,
                 || tokens::count_messages(&chat.request.messages),
-                |event| {
-                    Some(match event {
-                        ChatEvent::Delta {
-                            content,
-                            tool_calls,
-                        } => CompletionEvent::Delta {
-                            content,
-                            tool_calls,
-                        },
-                        ChatEvent::Finish { reason } => CompletionEvent::Finish { reason },
-                        ChatEvent::Usage(usage) => CompletionEvent::Usage(usage),
-                    })
+                |event| match event {
+                    ChatEvent::Delta {
+                        content,
+                        tool_calls,
+                    } => Some(CompletionEvent::Delta {
+                        content,
+                        tool_calls,
+                    }),
+                    ChatEvent::Finish { reason } => Some(CompletionEvent::Finish { reason }),
+                    // Metered either way; shown only to clients that asked for it.
+                    ChatEvent::Usage(usage) => {
+                        include_usage.then_some(CompletionEvent::Usage(usage))
+                    }
                 },
             )
             .await;

@@ -2,9 +2,9 @@
 //! (`data: {chunk}` ... `data: [DONE]`) and error format, so the official SDKs work unchanged.
 
 use actix_web::{HttpResponse, web};
-use bytes::Bytes;
 use confab_chats::completions::{self, Caller as UsageCaller, CompletionEvent};
 use confab_providers::Usage;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::auth::Caller;
@@ -23,12 +23,65 @@ fn completion_id() -> String {
     format!("chatcmpl-{suffix}")
 }
 
-fn usage_json(usage: &Usage) -> Value {
-    json!({
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-    })
+/// OpenAI's `usage` object.
+#[derive(Serialize, Clone, Copy)]
+struct UsageOut {
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    total_tokens: u32,
+}
+
+impl From<Usage> for UsageOut {
+    fn from(usage: Usage) -> Self {
+        Self {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            total_tokens: usage.prompt_tokens + usage.completion_tokens,
+        }
+    }
+}
+
+/// One `chat.completion.chunk`, serialized straight from borrowed parts: the relay's hot path
+/// builds no intermediate JSON tree per chunk.
+#[derive(Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: i64,
+    model: &'a str,
+    system_fingerprint: Option<&'static str>,
+    choices: &'a [Choice<'a>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Option<UsageOut>>,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    logprobs: Option<()>,
+    finish_reason: Option<&'a str>,
+}
+
+impl<'a> Choice<'a> {
+    fn delta(delta: Delta<'a>) -> Self {
+        Self {
+            index: 0,
+            delta,
+            logprobs: None,
+            finish_reason: None,
+        }
+    }
+}
+
+#[derive(Serialize, Default)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<&'a Value>,
 }
 
 /// Creates a chat completion, in OpenAI's shape. `stream: true` answers with
@@ -76,29 +129,32 @@ pub async fn chat_completions(
                 "logprobs": null,
                 "finish_reason": completion.finish_reason,
             }],
-            "usage": usage_json(&completion.usage.unwrap_or_default()),
+            "usage": UsageOut::from(completion.usage.unwrap_or_default()),
             "system_fingerprint": null,
         })));
     }
     let include_usage = chat.include_usage;
     let receiver = completions::stream(state.relay.clone(), usage_caller, chat).await?;
-    let chunk = move |choices: Value, usage: Option<Value>| {
-        let mut chunk = json!({
-            "id": id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "system_fingerprint": null,
-            "choices": choices,
-        });
-        if include_usage {
-            chunk["usage"] = usage.unwrap_or(Value::Null);
-        }
-        sse::data(&chunk)
+    // Clients that asked for usage see `"usage": null` on every chunk but the last.
+    let usage_field = move |usage: Option<UsageOut>| include_usage.then_some(usage);
+    let chunk = move |choices: &[Choice<'_>], usage: Option<UsageOut>| {
+        sse::data(&Chunk {
+            id: &id,
+            object: "chat.completion.chunk",
+            created,
+            model: &model,
+            system_fingerprint: None,
+            choices,
+            usage: usage_field(usage),
+        })
     };
     // OpenAI opens every stream with the role.
     let opening = chunk(
-        json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]),
+        &[Choice::delta(Delta {
+            role: Some("assistant"),
+            content: Some(""),
+            tool_calls: None,
+        })],
         None,
     );
     let frames = sse::stream(
@@ -107,24 +163,22 @@ pub async fn chat_completions(
             CompletionEvent::Delta {
                 content,
                 tool_calls,
-            } => {
-                let mut delta = json!({"content": content});
-                if let Some(tool_calls) = tool_calls {
-                    delta["tool_calls"] = tool_calls;
-                }
-                chunk(
-                    json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": null}]),
-                    None,
-                )
-            }
-            CompletionEvent::Finish { reason } => chunk(
-                json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": reason}]),
+            } => chunk(
+                &[Choice::delta(Delta {
+                    role: None,
+                    content: Some(&content),
+                    tool_calls: tool_calls.as_ref(),
+                })],
                 None,
             ),
-            CompletionEvent::Usage(usage) if include_usage => {
-                chunk(json!([]), Some(usage_json(&usage)))
-            }
-            CompletionEvent::Usage(_) => Bytes::new(),
+            CompletionEvent::Finish { reason } => chunk(
+                &[Choice {
+                    finish_reason: Some(&reason),
+                    ..Choice::delta(Delta::default())
+                }],
+                None,
+            ),
+            CompletionEvent::Usage(usage) => chunk(&[], Some(UsageOut::from(usage))),
             CompletionEvent::Error { code, message } => {
                 sse::data(&ErrorBody::new(code, message, None))
             }
@@ -134,9 +188,7 @@ pub async fn chat_completions(
     );
     let body = futures_util::StreamExt::chain(
         futures_util::stream::once(async move { Ok(opening) }),
-        futures_util::StreamExt::filter(frames, |frame| {
-            std::future::ready(!matches!(frame, Ok(bytes) if bytes.is_empty()))
-        }),
+        frames,
     );
     Ok(sse::response(body))
 }
