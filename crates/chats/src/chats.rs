@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use confab_core::{Page, PageRequest};
 use confab_store::entity::{chat, message};
+use confab_store::fetch_page;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 
@@ -209,19 +209,10 @@ pub async fn list(
     let query = chat::Entity::find()
         .filter(chat::Column::UserId.eq(user_id))
         .filter(chat::Column::DeletedAt.is_null());
-    let total = query.clone().count(db).await?;
-    let rows = query
+    let query = query
         .order_by_desc(chat::Column::UpdatedAt)
-        .order_by_desc(chat::Column::Id)
-        .offset(page.offset())
-        .limit(page.page_size())
-        .all(db)
-        .await?;
-    Ok(Page::new(
-        rows.into_iter().map(ChatView::from).collect(),
-        total,
-        page,
-    ))
+        .order_by_desc(chat::Column::Id);
+    Ok(fetch_page(db, query, page).await?.map(ChatView::from))
 }
 
 pub async fn update(
@@ -276,16 +267,6 @@ pub async fn messages(
 ) -> Result<Page<MessageView>, ChatsError> {
     find(db, user_id, chat_id).await?;
     let query = message::Entity::find().filter(message::Column::ChatId.eq(chat_id));
-    let total = query.clone().count(db).await?;
-    let rows = query
-        .order_by_asc(message::Column::Id)
-        .offset(page.offset())
-        .limit(page.page_size())
-        .all(db)
-        .await?;
-    Ok(Page::new(
-        rows.into_iter().map(MessageView::from).collect(),
-        total,
-        page,
-    ))
+    let query = query.order_by_asc(message::Column::Id);
+    Ok(fetch_page(db, query, page).await?.map(MessageView::from))
 }

@@ -8,10 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use confab_core::{Page, PageRequest};
 use confab_store::entity::{provider_key, usage_record};
+use confab_store::fetch_page;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -241,12 +242,6 @@ pub async fn list(
     if let Some(endpoint) = &filter.endpoint {
         query = query.filter(usage_record::Column::Endpoint.eq(endpoint.as_str()));
     }
-    let total = query.clone().count(db).await?;
-    let items = query
-        .order_by_desc(usage_record::Column::Id)
-        .offset(page.offset())
-        .limit(page.page_size())
-        .all(db)
-        .await?;
-    Ok(Page::new(items, total, page))
+    let query = query.order_by_desc(usage_record::Column::Id);
+    Ok(fetch_page(db, query, page).await?)
 }

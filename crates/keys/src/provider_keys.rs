@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use confab_core::{Page, PageRequest, SecretBox};
 use confab_providers::ProviderKind;
 use confab_store::entity::provider_key;
+use confab_store::fetch_page;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 
@@ -227,16 +228,25 @@ fn check_models(models: &[String]) -> Result<Vec<String>, KeysError> {
     Ok(out)
 }
 
-fn check_range(param: &'static str, value: i32, min: i32, max: i32) -> Result<i32, KeysError> {
+/// A field's allowed range and the message that says so.
+type Bounds = (&'static str, i32, i32, &'static str);
+const PRIORITY: Bounds = (
+    "priority",
+    -1000,
+    1000,
+    "priority must be between -1000 and 1000",
+);
+const WEIGHT: Bounds = ("weight", 1, 1000, "weight must be between 1 and 1000");
+const RPM_LIMIT: Bounds = (
+    "rpm_limit",
+    0,
+    1_000_000,
+    "rpm_limit must be between 0 and 1000000",
+);
+
+fn check_range((param, min, max, message): Bounds, value: i32) -> Result<i32, KeysError> {
     if value < min || value > max {
-        return Err(KeysError::InvalidField(
-            param,
-            match param {
-                "priority" => "priority must be between -1000 and 1000",
-                "weight" => "weight must be between 1 and 1000",
-                _ => "rpm_limit must be between 0 and 1000000",
-            },
-        ));
+        return Err(KeysError::InvalidField(param, message));
     }
     Ok(value)
 }
@@ -247,7 +257,7 @@ fn positive_or_none<T: PartialOrd + Default>(value: T) -> Option<T> {
 
 fn check_limits(rpm: Option<i32>, daily: Option<i64>) -> Result<(), KeysError> {
     if let Some(rpm) = rpm {
-        check_range("rpm_limit", rpm, 0, 1_000_000)?;
+        check_range(RPM_LIMIT, rpm)?;
     }
     if daily.is_some_and(|d| d < 0) {
         return Err(KeysError::InvalidField(
@@ -282,8 +292,8 @@ pub async fn create(
     let base_url = check_base_url(new.kind, new.base_url.as_deref())?;
     check_secret(new.kind, &new.api_key)?;
     let models = check_models(&new.models)?;
-    let priority = check_range("priority", new.priority.unwrap_or(0), -1000, 1000)?;
-    let weight = check_range("weight", new.weight.unwrap_or(1), 1, 1000)?;
+    let priority = check_range(PRIORITY, new.priority.unwrap_or(0))?;
+    let weight = check_range(WEIGHT, new.weight.unwrap_or(1))?;
     check_limits(new.rpm_limit, new.daily_token_limit)?;
     if name_taken(db, &name, None).await? {
         return Err(KeysError::NameTaken);
@@ -331,15 +341,10 @@ pub async fn list(
     if let Some(kind) = kind {
         query = query.filter(provider_key::Column::Kind.eq(kind.as_str()));
     }
-    let total = query.clone().count(db).await?;
-    let items = query
+    let query = query
         .order_by_desc(provider_key::Column::Priority)
-        .order_by_asc(provider_key::Column::Id)
-        .offset(page.offset())
-        .limit(page.page_size())
-        .all(db)
-        .await?;
-    Ok(Page::new(items, total, page))
+        .order_by_asc(provider_key::Column::Id);
+    Ok(fetch_page(db, query, page).await?)
 }
 
 pub async fn update(
@@ -377,10 +382,10 @@ pub async fn update(
         row.deployments = Set(serde_json::json!(deployments));
     }
     if let Some(priority) = patch.priority {
-        row.priority = Set(check_range("priority", priority, -1000, 1000)?);
+        row.priority = Set(check_range(PRIORITY, priority)?);
     }
     if let Some(weight) = patch.weight {
-        row.weight = Set(check_range("weight", weight, 1, 1000)?);
+        row.weight = Set(check_range(WEIGHT, weight)?);
     }
     check_limits(patch.rpm_limit, patch.daily_token_limit)?;
     if let Some(rpm) = patch.rpm_limit {

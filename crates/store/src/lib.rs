@@ -2,6 +2,8 @@
 
 mod connect;
 pub mod entity;
+mod page;
 
 pub use connect::{Backend, connect, sqlite_url_for};
+pub use page::fetch_page;
 pub use sea_orm;

@@ -2,10 +2,11 @@
 
 use confab_core::{Page, PageRequest};
 use confab_store::entity::user;
+use confab_store::fetch_page;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionSession, TransactionTrait,
+    QueryOrder, Set, TransactionSession, TransactionTrait,
 };
 
 use crate::sessions::{reason, revoke_user_sessions};
@@ -62,19 +63,10 @@ impl Accounts {
         if let Some(status) = filter.status {
             condition = condition.add(user::Column::Status.eq(status.as_str()));
         }
-        let query = user::Entity::find().filter(condition);
-        let total = query.clone().count(db).await?;
-        let rows = query
-            .order_by_asc(user::Column::Id)
-            .offset(page.offset())
-            .limit(page.page_size())
-            .all(db)
-            .await?;
-        Ok(Page::new(
-            rows.into_iter().map(User::from).collect(),
-            total,
-            page,
-        ))
+        let query = user::Entity::find()
+            .filter(condition)
+            .order_by_asc(user::Column::Id);
+        Ok(fetch_page(db, query, page).await?.map(User::from))
     }
 
     pub async fn admin_update_user<C>(
