@@ -1,11 +1,13 @@
 //! Ollama (Qwen and other local models): `POST /api/chat` answering NDJSON, one object per
 //! line, the last with `done: true` and the token counts `prompt_eval_count` / `eval_count`.
 
+use std::collections::VecDeque;
+
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::http::{json_body, send};
-use crate::lines::Lines;
+use crate::lines::{Step, chat_events};
 use crate::{
     ChatEvent, ChatRequest, ChatStream, CheckReport, Completion, GeneratedImage, ImageEditRequest,
     ImageRequest, Provider, ProviderError, Target, Timeouts, Usage,
@@ -113,12 +115,12 @@ impl Provider for Ollama {
             .request(target, "/api/chat")
             .json(&Self::chat_body(target, request, true));
         let response = send(http, self.timeouts.first_byte).await?;
-        let state = NdjsonState {
-            lines: Lines::new(response, self.timeouts.idle),
-            pending: Vec::new(),
-            done: false,
-        };
-        Ok(Box::pin(futures_util::stream::unfold(state, next_event)))
+        Ok(chat_events(
+            response,
+            self.timeouts.idle,
+            parse_line,
+            "the stream ended before done",
+        ))
     }
 
     async fn complete(
@@ -175,51 +177,11 @@ impl Provider for Ollama {
     }
 }
 
-struct NdjsonState {
-    lines: Lines,
-    /// Events of the last line not yet handed out, in reverse order.
-    pending: Vec<ChatEvent>,
-    done: bool,
-}
-
-async fn next_event(
-    mut state: NdjsonState,
-) -> Option<(Result<ChatEvent, ProviderError>, NdjsonState)> {
-    loop {
-        if let Some(event) = state.pending.pop() {
-            return Some((Ok(event), state));
-        }
-        if state.done {
-            return None;
-        }
-        let line = match state.lines.next_line().await {
-            Ok(Some(line)) if line.trim_ascii().is_empty() => continue,
-            Ok(Some(line)) => line,
-            Ok(None) => {
-                state.done = true;
-                let error = ProviderError::Disconnected("the stream ended before done".into());
-                return Some((Err(error), state));
-            }
-            Err(error) => {
-                state.done = true;
-                return Some((Err(error), state));
-            }
-        };
-        match parse_line(&line) {
-            Ok((events, done)) => {
-                state.pending = events;
-                state.pending.reverse();
-                state.done = done;
-            }
-            Err(error) => {
-                state.done = true;
-                return Some((Err(error), state));
-            }
-        }
+/// One NDJSON line; blank lines carry nothing, `done: true` ends the stream.
+fn parse_line(line: &[u8], out: &mut VecDeque<ChatEvent>) -> Result<Step, ProviderError> {
+    if line.trim_ascii().is_empty() {
+        return Ok(Step::Continue);
     }
-}
-
-fn parse_line(line: &[u8]) -> Result<(Vec<ChatEvent>, bool), ProviderError> {
     let line: ChatLine =
         serde_json::from_slice(line).map_err(|e| ProviderError::Malformed(e.to_string()))?;
     if let Some(error) = line.error {
@@ -228,25 +190,25 @@ fn parse_line(line: &[u8]) -> Result<(Vec<ChatEvent>, bool), ProviderError> {
             message: error,
         });
     }
-    let mut events = Vec::new();
     if let Some(message) = line.message
         && !message.content.is_empty()
     {
-        events.push(ChatEvent::Delta {
+        out.push_back(ChatEvent::Delta {
             content: message.content,
             tool_calls: None,
         });
     }
-    if line.done {
-        events.push(ChatEvent::Finish {
-            reason: line.done_reason.unwrap_or_else(|| "stop".into()),
-        });
-        events.push(ChatEvent::Usage(Usage {
-            prompt_tokens: line.prompt_eval_count.unwrap_or(0),
-            completion_tokens: line.eval_count.unwrap_or(0),
-        }));
+    if !line.done {
+        return Ok(Step::Continue);
     }
-    Ok((events, line.done))
+    out.push_back(ChatEvent::Finish {
+        reason: line.done_reason.unwrap_or_else(|| "stop".into()),
+    });
+    out.push_back(ChatEvent::Usage(Usage {
+        prompt_tokens: line.prompt_eval_count.unwrap_or(0),
+        completion_tokens: line.eval_count.unwrap_or(0),
+    }));
+    Ok(Step::Done)
 }
 
 #[derive(Deserialize)]
@@ -282,13 +244,15 @@ mod tests {
 
     #[test]
     fn final_line_carries_counts() {
-        let (events, done) = parse_line(
+        let mut events = VecDeque::new();
+        let step = parse_line(
             br#"{"model":"qwen2.5","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":26,"eval_count":9}"#,
+            &mut events,
         )
         .unwrap();
-        assert!(done);
+        assert!(matches!(step, Step::Done));
         assert_eq!(
-            events,
+            Vec::from(events),
             vec![
                 ChatEvent::Finish {
                     reason: "stop".into()

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::http::{json_body, send};
-use crate::lines::Lines;
+use crate::lines::{Step, chat_events};
 use crate::{
     ChatEvent, ChatRequest, ChatStream, CheckReport, Completion, GeneratedImage, ImageEditRequest,
     ImageRequest, Provider, ProviderError, ProviderKind, Target, Timeouts, Usage,
@@ -139,12 +139,12 @@ impl Provider for OpenAi {
             .post(target, "chat/completions")
             .json(&Self::chat_body(target, request, true));
         let response = send(http, self.timeouts.first_byte).await?;
-        let state = SseState {
-            lines: Lines::new(response, self.timeouts.idle),
-            pending: VecDeque::new(),
-            done: false,
-        };
-        Ok(Box::pin(futures_util::stream::unfold(state, next_event)))
+        Ok(chat_events(
+            response,
+            self.timeouts.idle,
+            parse_sse_line,
+            "the stream ended without [DONE]",
+        ))
     }
 
     async fn complete(
@@ -266,48 +266,18 @@ impl Provider for OpenAi {
     }
 }
 
-struct SseState {
-    lines: Lines,
-    pending: VecDeque<ChatEvent>,
-    done: bool,
-}
-
-async fn next_event(mut state: SseState) -> Option<(Result<ChatEvent, ProviderError>, SseState)> {
-    loop {
-        if let Some(event) = state.pending.pop_front() {
-            return Some((Ok(event), state));
-        }
-        if state.done {
-            return None;
-        }
-        let line = match state.lines.next_line().await {
-            Ok(Some(line)) => line,
-            Ok(None) => {
-                state.done = true;
-                let error = ProviderError::Disconnected("the stream ended without [DONE]".into());
-                return Some((Err(error), state));
-            }
-            Err(error) => {
-                state.done = true;
-                return Some((Err(error), state));
-            }
-        };
-        let Some(data) = line.strip_prefix(b"data:") else {
-            continue; // blank separators, `event:` and `:` comment lines
-        };
-        let data = data.trim_ascii_start();
-        if data == b"[DONE]" {
-            state.done = true;
-            continue;
-        }
-        match parse_chunk(data, &mut state.pending) {
-            Ok(()) => {}
-            Err(error) => {
-                state.done = true;
-                return Some((Err(error), state));
-            }
-        }
+/// One SSE line: `data: {chunk}` or `data: [DONE]`; other lines (blank separators, `event:`,
+/// `:` comments) carry nothing.
+fn parse_sse_line(line: &[u8], out: &mut VecDeque<ChatEvent>) -> Result<Step, ProviderError> {
+    let Some(data) = line.strip_prefix(b"data:") else {
+        return Ok(Step::Continue);
+    };
+    let data = data.trim_ascii_start();
+    if data == b"[DONE]" {
+        return Ok(Step::Done);
     }
+    parse_chunk(data, out)?;
+    Ok(Step::Continue)
 }
 
 fn parse_chunk(data: &[u8], out: &mut VecDeque<ChatEvent>) -> Result<(), ProviderError> {

@@ -91,6 +91,21 @@ impl Stability {
         })
     }
 
+    /// Stable Image draws one image per call: `n` calls, each with a fresh form.
+    async fn stable_images(
+        &self,
+        target: &Target,
+        endpoint: &str,
+        n: u32,
+        form: impl Fn() -> Result<Form, ProviderError>,
+    ) -> Result<Vec<GeneratedImage>, ProviderError> {
+        let mut images = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            images.push(self.stable_image(target, endpoint, form()?).await?);
+        }
+        Ok(images)
+    }
+
     async fn v1_artifacts(
         &self,
         request: reqwest::RequestBuilder,
@@ -119,10 +134,12 @@ fn decode(b64: &str) -> Result<Bytes, ProviderError> {
         .map_err(|e| ProviderError::Malformed(e.to_string()))
 }
 
+/// The fields every Stable Image call shares; sd3 also needs its `model` and `mode`.
 fn stable_image_form(
     prompt: &str,
     negative: Option<&str>,
     model: Option<&str>,
+    mode: &'static str,
     seed: Option<u64>,
 ) -> Form {
     let mut form = Form::new()
@@ -132,7 +149,7 @@ fn stable_image_form(
         form = form.text("negative_prompt", negative.to_owned());
     }
     if let Some(model) = model {
-        form = form.text("model", model.to_owned());
+        form = form.text("model", model.to_owned()).text("mode", mode);
     }
     if let Some(seed) = seed {
         form = form.text("seed", seed.to_string());
@@ -165,23 +182,20 @@ impl Provider for Stability {
     ) -> Result<Vec<GeneratedImage>, ProviderError> {
         match api_for(&target.model) {
             Api::StableImage { endpoint, model } => {
-                let mut images = Vec::with_capacity(request.n as usize);
-                for _ in 0..request.n {
+                self.stable_images(target, endpoint, request.n, || {
                     let mut form = stable_image_form(
                         &request.prompt,
                         request.negative_prompt.as_deref(),
                         model,
+                        "text-to-image",
                         request.seed,
                     );
                     if let Some(ratio) = &request.aspect_ratio {
                         form = form.text("aspect_ratio", ratio.clone());
                     }
-                    if model.is_some() {
-                        form = form.text("mode", "text-to-image");
-                    }
-                    images.push(self.stable_image(target, endpoint, form).await?);
-                }
-                Ok(images)
+                    Ok(form)
+                })
+                .await
             }
             Api::V1 { engine } => {
                 let mut body = json!({
@@ -222,22 +236,18 @@ impl Provider for Stability {
         };
         match api_for(&target.model) {
             Api::StableImage { endpoint, model } => {
-                let mut images = Vec::with_capacity(request.n as usize);
-                for _ in 0..request.n {
-                    let mut form = stable_image_form(
+                self.stable_images(target, endpoint, request.n, || {
+                    Ok(stable_image_form(
                         &request.prompt,
                         request.negative_prompt.as_deref(),
                         model,
+                        "image-to-image",
                         request.seed,
                     )
                     .part("image", image_part()?)
-                    .text("strength", strength.to_string());
-                    if model.is_some() {
-                        form = form.text("mode", "image-to-image");
-                    }
-                    images.push(self.stable_image(target, endpoint, form).await?);
-                }
-                Ok(images)
+                    .text("strength", strength.to_string()))
+                })
+                .await
             }
             Api::V1 { engine } => {
                 let mut form = Form::new()
