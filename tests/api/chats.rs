@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::fake_upstream::{Behavior, DEFAULT_REPLY, FakeUpstream};
 use crate::helpers::{Session, TestApp, expect_error, expect_status, spawn_app_with};
 
-async fn app() -> TestApp {
+pub(crate) async fn app() -> TestApp {
     spawn_app_with(|settings| {
         settings.providers.first_byte_timeout_secs = 2;
         settings.providers.idle_timeout_secs = 2;
@@ -20,7 +20,7 @@ async fn app() -> TestApp {
     .await
 }
 
-async fn add_key(app: &TestApp, admin: &Session, body: Value) -> Value {
+pub(crate) async fn add_key(app: &TestApp, admin: &Session, body: Value) -> Value {
     expect_status(
         app.post("/api/v1/admin/provider-keys", body, Some(&admin.access))
             .await,
@@ -47,7 +47,7 @@ async fn openai_key(
         .unwrap()
 }
 
-async fn add_model(app: &TestApp, admin: &Session, body: Value) -> Value {
+pub(crate) async fn add_model(app: &TestApp, admin: &Session, body: Value) -> Value {
     expect_status(
         app.post("/api/v1/admin/models", body, Some(&admin.access))
             .await,
@@ -56,7 +56,7 @@ async fn add_model(app: &TestApp, admin: &Session, body: Value) -> Value {
     .await
 }
 
-async fn chat_model(app: &TestApp, admin: &Session) {
+pub(crate) async fn chat_model(app: &TestApp, admin: &Session) {
     add_model(
         app,
         admin,
@@ -126,7 +126,12 @@ async fn messages(app: &TestApp, user: &Session, chat: i64) -> Vec<Value> {
 }
 
 /// Usage records are written in the background: wait until `n` exist.
-async fn usage_records(app: &TestApp, admin: &Session, query: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn usage_records(
+    app: &TestApp,
+    admin: &Session,
+    query: &str,
+    n: usize,
+) -> Vec<Value> {
     for _ in 0..100 {
         let body = expect_status(
             app.get(

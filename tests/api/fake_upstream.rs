@@ -709,7 +709,7 @@ fn is_multipart(req: &HttpRequest) -> bool {
 
 /// The value of a multipart field (lossy text; enough to read prompts and counts and to tell a
 /// file part is present). Not a real parser: it trusts `name="…"` and the `\r\n--` delimiter.
-fn form_field(body: &[u8], name: &str) -> Option<String> {
+pub fn form_field(body: &[u8], name: &str) -> Option<String> {
     let needle = format!("name=\"{name}\"");
     let start = find(body, needle.as_bytes())?;
     let rest = &body[start..];

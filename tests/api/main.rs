@@ -9,6 +9,8 @@ mod accounts;
 mod admin;
 mod chats;
 mod errors;
+mod images;
+mod openai_sdk;
 mod openapi;
 mod sessions;
 mod tokens;

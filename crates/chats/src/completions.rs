@@ -4,15 +4,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Utc;
 use confab_core::{Code, ErrorCode};
-use confab_credits::NewUsage;
 use confab_providers::{ChatEvent, ChatRequest, Completion, Usage};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::catalog::{Modality, ModelView};
 use crate::error::upstream_message;
+pub use crate::metering::Caller;
+use crate::metering::{Record, record, record_failure};
 use crate::relay::{Relay, elapsed_ms};
 use crate::{ChatsError, tokens};
 
@@ -23,13 +23,6 @@ pub struct OpenAiChat {
     pub stream: bool,
     pub include_usage: bool,
     pub request: ChatRequest,
-}
-
-/// Who asks, for the usage record.
-#[derive(Debug, Clone, Copy)]
-pub struct Caller {
-    pub user_id: i64,
-    pub api_key_id: Option<i64>,
 }
 
 /// What the stream carries to the client (`Usage` only when the request asked for it).
@@ -48,6 +41,8 @@ pub enum CompletionEvent {
         message: String,
     },
 }
+
+const ENDPOINT: &str = "completions";
 
 const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
 
@@ -161,72 +156,6 @@ pub fn parse_openai_chat(
     })
 }
 
-struct Record<'a> {
-    caller: Caller,
-    model: &'a ModelView,
-    key_id: Option<i64>,
-    usage: Usage,
-    ttft_ms: Option<u32>,
-    latency_ms: u32,
-    status: &'static str,
-    error_code: Option<Code>,
-}
-
-async fn record(relay: &Relay, r: Record<'_>) {
-    let cost = if r.status == "failed" && r.usage.completion_tokens == 0 {
-        0
-    } else {
-        r.model
-            .prices
-            .cost(r.usage.prompt_tokens, r.usage.completion_tokens, 0)
-    };
-    relay
-        .usage
-        .record(NewUsage {
-            user_id: r.caller.user_id,
-            chat_id: None,
-            message_id: None,
-            api_key_id: r.caller.api_key_id,
-            endpoint: "completions",
-            model: r.model.name.clone(),
-            provider_key_id: r.key_id,
-            prompt_tokens: r.usage.prompt_tokens,
-            completion_tokens: r.usage.completion_tokens,
-            images: 0,
-            ttft_ms: r.ttft_ms,
-            latency_ms: r.latency_ms,
-            status: r.status,
-            error_code: r.error_code.map(|c| c.as_str().to_owned()),
-            cost,
-            at: Utc::now(),
-        })
-        .await;
-}
-
-/// A failure before any key answered still leaves a record.
-async fn record_failure(
-    relay: &Relay,
-    caller: Caller,
-    model: &ModelView,
-    error: &ChatsError,
-    started_at: Instant,
-) {
-    record(
-        relay,
-        Record {
-            caller,
-            model,
-            key_id: None,
-            usage: Usage::default(),
-            ttft_ms: None,
-            latency_ms: elapsed_ms(started_at),
-            status: "failed",
-            error_code: Some(error.code()),
-        },
-    )
-    .await;
-}
-
 /// One non-streamed completion.
 pub async fn complete(
     relay: &Relay,
@@ -249,9 +178,11 @@ pub async fn complete(
                 relay,
                 Record {
                     caller,
+                    endpoint: ENDPOINT,
                     model: &chat.model,
                     key_id: Some(lease.key_id),
                     usage,
+                    images: 0,
                     ttft_ms: Some(latency),
                     latency_ms: latency,
                     status: "complete",
@@ -262,7 +193,7 @@ pub async fn complete(
             Ok(completion)
         }
         Err(error) => {
-            record_failure(relay, caller, &chat.model, &error, started_at).await;
+            record_failure(relay, caller, ENDPOINT, &chat.model, &error, started_at).await;
             Err(error)
         }
     }
@@ -278,7 +209,7 @@ pub async fn stream(
     let started = match relay.start_stream(&chat.model, &chat.request).await {
         Ok(started) => started,
         Err(error) => {
-            record_failure(&relay, caller, &chat.model, &error, started_at).await;
+            record_failure(&relay, caller, ENDPOINT, &chat.model, &error, started_at).await;
             return Err(error);
         }
     };
@@ -324,9 +255,11 @@ pub async fn stream(
             &relay,
             Record {
                 caller,
+                endpoint: ENDPOINT,
                 model: &chat.model,
                 key_id: Some(relayed.key_id),
                 usage: relayed.usage,
+                images: 0,
                 ttft_ms: relayed.ttft_ms,
                 latency_ms: elapsed_ms(started_at),
                 status,

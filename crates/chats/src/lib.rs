@@ -7,6 +7,9 @@ pub mod chats;
 pub mod completions;
 pub mod conversation;
 mod error;
+pub mod files;
+pub mod images;
+mod metering;
 pub mod relay;
 pub mod tokens;
 

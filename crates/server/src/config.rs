@@ -54,6 +54,7 @@ pub struct ServerSettings {
     pub trust_forwarded_for: bool,
     pub shutdown_timeout_secs: u64,
     pub sse_keepalive_ms: u64,
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -201,6 +202,11 @@ impl Settings {
         }
         if p.reload_secs == 0 {
             return invalid("providers.reload_secs must be at least 1");
+        }
+        let public_url = &self.server.public_url;
+        let absolute = public_url.starts_with("http://") || public_url.starts_with("https://");
+        if !(public_url.is_empty() || absolute) {
+            return invalid("server.public_url must be empty or start with http:// or https://");
         }
         if self.files.max_upload_bytes < 1024 {
             return invalid("files.max_upload_bytes must be at least 1024");

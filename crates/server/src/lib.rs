@@ -4,6 +4,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod multipart;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;

@@ -10,6 +10,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use confab_chats::Relay;
 use confab_chats::catalog::Catalog;
+use confab_chats::files::FileStore;
 use confab_core::{SecretBox, SystemClock};
 use confab_credits::UsageWriter;
 use confab_keys::KeyPool;
@@ -107,10 +108,18 @@ impl Application {
             })?
             .port();
 
+        let files = FileStore::open(data_dir.join("files"), settings.files.max_upload_bytes)
+            .map_err(|source| StartupError::DataDir {
+                path: data_dir.join("files").display().to_string(),
+                source,
+            })?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             accounts,
             relay,
+            files,
+            public_url: Some(settings.server.public_url.trim_end_matches('/').to_owned())
+                .filter(|url| !url.is_empty()),
             trust_forwarded_for: settings.server.trust_forwarded_for,
             sse_keepalive: Duration::from_millis(settings.server.sse_keepalive_ms),
         });

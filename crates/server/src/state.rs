@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use confab_chats::Relay;
 use confab_chats::catalog::Catalog;
+use confab_chats::files::FileStore;
 use confab_keys::KeyPool;
 use confab_users::Accounts;
 use sea_orm::DatabaseConnection;
@@ -11,6 +12,9 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub accounts: Arc<Accounts>,
     pub relay: Arc<Relay>,
+    pub files: FileStore,
+    /// Where clients reach this server (image URLs); `None`: from each request's Host.
+    pub public_url: Option<String>,
     pub trust_forwarded_for: bool,
     /// How long an event stream may stay silent before a `: ping` comment is written.
     pub sse_keepalive: std::time::Duration,

@@ -6,6 +6,7 @@ pub mod admin_users;
 pub mod auth;
 pub mod chats;
 pub mod health;
+pub mod images;
 pub mod me;
 pub mod models;
 pub mod openai;
@@ -31,8 +32,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/v1")
                 .service(resource("/chat/completions").post(openai::chat_completions))
                 .service(resource("/models").get(openai::models))
-                .service(resource("/models/{model}").get(openai::model)),
+                .service(resource("/models/{model}").get(openai::model))
+                .service(resource("/images/generations").post(openai::image_generations)),
         )
+        .service(resource("/files/{id}").get(images::file))
         .service(
             web::scope("/api/v1")
                 .service(resource("/setup").post(setup::setup))
@@ -71,6 +74,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .get(chats::messages)
                         .post(chats::send),
                 )
+                .service(resource("/images/generations").post(images::generations))
+                .service(resource("/images/edits").post(images::edits))
+                .service(resource("/uploads").post(images::upload))
                 .service(resource("/admin/messages").get(admin_messages::list))
                 .service(
                     resource("/admin/provider-keys")

@@ -1,8 +1,9 @@
 //! The OpenAI-compatible API: OpenAI's paths, request and response shapes, stream framing
 //! (`data: {chunk}` ... `data: [DONE]`) and error format, so the official SDKs work unchanged.
 
-use actix_web::{HttpResponse, web};
-use confab_chats::completions::{self, Caller as UsageCaller, CompletionEvent};
+use actix_web::{HttpRequest, HttpResponse, web};
+use confab_chats::completions::{self, CompletionEvent};
+use confab_chats::images::GenerateImages;
 use confab_providers::Usage;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -10,6 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
+use crate::routes::images;
 use crate::sse;
 use crate::state::AppState;
 
@@ -104,10 +106,7 @@ pub async fn chat_completions(
     body: Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
     let chat = completions::parse_openai_chat(&state.relay, body.into_inner())?;
-    let usage_caller = UsageCaller {
-        user_id: caller.0.user.id,
-        api_key_id: None,
-    };
+    let usage_caller = images::usage_caller(&caller);
     let id = completion_id();
     let created = chrono::Utc::now().timestamp();
     let model = chat.model.name.clone();
@@ -234,4 +233,56 @@ pub async fn model(
         "created": model.created_at.timestamp(),
         "owned_by": "confab",
     })))
+}
+
+/// One image in OpenAI's shape: `url` or `b64_json`, as asked.
+#[derive(Serialize)]
+struct OpenAiImage {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    b64_json: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revised_prompt: Option<String>,
+}
+
+/// Generates images, in OpenAI's shape (`{created, data: [{url | b64_json, revised_prompt}]}`).
+/// URLs point at this server's stored copies.
+#[utoipa::path(post, path = "/v1/images/generations", tag = "openai", security(("bearer" = [])),
+    request_body(content = GenerateImages, description = "OpenAI's image generation request"),
+    responses(
+        (status = 200, description = "`{created, data}`", body = Object),
+        (status = 400, description = "`invalid_request` (see `param`), `invalid_json`", body = ErrorBody),
+        (status = 401, description = "Missing or bad token", body = ErrorBody),
+        (status = 404, description = "`model_not_found`", body = ErrorBody),
+        (status = 502, description = "`upstream_error`", body = ErrorBody),
+        (status = 503, description = "`no_provider_available`", body = ErrorBody),
+        (status = 504, description = "`upstream_timeout`", body = ErrorBody)))]
+pub async fn image_generations(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    body: Json<GenerateImages>,
+) -> Result<HttpResponse, ApiError> {
+    let images = confab_chats::images::generate(
+        &state.relay,
+        &state.files,
+        images::usage_caller(&caller),
+        body.into_inner(),
+    )
+    .await?;
+    let base = images::base_url(&state, &req);
+    let data: Vec<OpenAiImage> = images
+        .images
+        .into_iter()
+        .map(|image| OpenAiImage {
+            url: image
+                .b64_json
+                .is_none()
+                .then(|| format!("{base}{}", image.file.path)),
+            b64_json: image.b64_json,
+            revised_prompt: image.revised_prompt,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"created": images.created, "data": data})))
 }
