@@ -81,47 +81,32 @@ impl UsageWriter {
     }
 }
 
+/// Waits for a record, lets the batch gather for `interval` (not woken by each record, so a busy
+/// gateway pays no cross-thread wake-up per request), then writes everything queued at once.
 async fn run(db: DatabaseConnection, mut receiver: mpsc::Receiver<Command>, interval: Duration) {
     let mut batch: Vec<NewUsage> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
-    loop {
-        let command = if batch.is_empty() {
-            receiver.recv().await
-        } else {
-            match tokio::time::timeout(interval, receiver.recv()).await {
-                Ok(command) => command,
-                Err(_) => {
-                    write(&db, &mut batch).await;
-                    continue;
-                }
-            }
-        };
-        match command {
-            Some(Command::Record(usage)) => {
-                batch.push(*usage);
-                if batch.len() >= BATCH {
-                    write(&db, &mut batch).await;
-                }
-            }
-            Some(Command::Flush(done)) => {
-                waiting.push(done);
-                // Take whatever else is already queued, then write once.
-                while let Ok(command) = receiver.try_recv() {
-                    match command {
-                        Command::Record(usage) => batch.push(*usage),
-                        Command::Flush(done) => waiting.push(done),
-                    }
-                }
-                write(&db, &mut batch).await;
-                for done in waiting.drain(..) {
-                    let _ = done.send(());
-                }
-            }
-            None => {
-                write(&db, &mut batch).await;
-                return;
-            }
+    while let Some(first) = receiver.recv().await {
+        let flushing = matches!(first, Command::Flush(_));
+        take(first, &mut batch, &mut waiting);
+        if !flushing {
+            tokio::time::sleep(interval).await;
         }
+        while let Ok(command) = receiver.try_recv() {
+            take(command, &mut batch, &mut waiting);
+        }
+        write(&db, &mut batch).await;
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+    }
+    write(&db, &mut batch).await;
+}
+
+fn take(command: Command, batch: &mut Vec<NewUsage>, waiting: &mut Vec<oneshot::Sender<()>>) {
+    match command {
+        Command::Record(usage) => batch.push(*usage),
+        Command::Flush(done) => waiting.push(done),
     }
 }
 

@@ -2,6 +2,7 @@
 //! request and event types, and one adapter per wire format. Adapters translate; they hold no
 //! policy (key choice, retries and persistence belong to the callers).
 
+mod clients;
 mod error;
 mod http;
 mod lines;
@@ -74,7 +75,7 @@ impl Default for Timeouts {
     }
 }
 
-/// The adapters, one per provider kind, sharing one connection pool.
+/// The adapters, one per provider kind, sharing one client per thread.
 #[derive(Clone)]
 pub struct Providers {
     openai: Arc<openai::OpenAi>,
@@ -84,14 +85,7 @@ pub struct Providers {
 
 impl Providers {
     pub fn new(timeouts: Timeouts) -> Result<Self, ProviderError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .user_agent(concat!("confab/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ProviderError::Connect(e.to_string()))?;
+        let client = clients::Clients::new(timeouts.connect)?;
         Ok(Self {
             openai: Arc::new(openai::OpenAi::new(client.clone(), timeouts)),
             ollama: Arc::new(ollama::Ollama::new(client.clone(), timeouts)),

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::clients::Clients;
 use crate::http::{json_body, send};
 use crate::lines::{Step, chat_events};
 use crate::{
@@ -14,21 +15,21 @@ use crate::{
 };
 
 pub struct Ollama {
-    client: reqwest::Client,
+    clients: Clients,
     timeouts: Timeouts,
 }
 
 impl Ollama {
-    pub fn new(client: reqwest::Client, timeouts: Timeouts) -> Self {
-        Self { client, timeouts }
+    pub(crate) fn new(clients: Clients, timeouts: Timeouts) -> Self {
+        Self { clients, timeouts }
     }
 
     fn request(&self, target: &Target, path: &str) -> reqwest::RequestBuilder {
         let url = format!("{}{path}", target.base_url.trim_end_matches('/'));
         let builder = if path == "/api/chat" {
-            self.client.post(url)
+            self.clients.client().post(url)
         } else {
-            self.client.get(url)
+            self.clients.client().get(url)
         };
         // A bare Ollama needs no key; one behind an authenticating proxy does.
         if target.api_key.is_empty() {

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::clients::Clients;
 use crate::http::{json_body, send};
 use crate::lines::{Step, chat_events};
 use crate::{
@@ -18,13 +19,13 @@ use crate::{
 };
 
 pub struct OpenAi {
-    client: reqwest::Client,
+    clients: Clients,
     timeouts: Timeouts,
 }
 
 impl OpenAi {
-    pub fn new(client: reqwest::Client, timeouts: Timeouts) -> Self {
-        Self { client, timeouts }
+    pub(crate) fn new(clients: Clients, timeouts: Timeouts) -> Self {
+        Self { clients, timeouts }
     }
 
     /// `operation` is the path after `/v1/` (OpenAI) or after the deployment (Azure).
@@ -32,7 +33,8 @@ impl OpenAi {
         let base = target.base_url.trim_end_matches('/');
         match target.kind {
             ProviderKind::AzureOpenAi => self
-                .client
+                .clients
+                .client()
                 .post(format!(
                     "{base}/openai/deployments/{}/{operation}",
                     target.model
@@ -40,7 +42,8 @@ impl OpenAi {
                 .query(&[("api-version", azure_version(target))])
                 .header("api-key", &target.api_key),
             _ => self
-                .client
+                .clients
+                .client()
                 .post(format!("{}/{operation}", v1_base(base)))
                 .bearer_auth(&target.api_key),
         }
@@ -107,7 +110,7 @@ impl OpenAi {
     }
 
     async fn download(&self, url: &str) -> Result<Vec<u8>, ProviderError> {
-        let response = send(self.client.get(url), self.timeouts.request).await?;
+        let response = send(self.clients.client().get(url), self.timeouts.request).await?;
         let bytes = tokio::time::timeout(self.timeouts.request, response.bytes())
             .await
             .map_err(|_| ProviderError::Timeout)?
@@ -232,7 +235,8 @@ impl Provider for OpenAi {
         let limit = self.timeouts.request.min(self.timeouts.first_byte);
         if target.kind == ProviderKind::AzureOpenAi {
             let request = self
-                .client
+                .clients
+                .client()
                 .get(format!("{base}/openai/deployments"))
                 .query(&[("api-version", "2022-12-01")])
                 .header("api-key", &target.api_key);
@@ -243,13 +247,15 @@ impl Provider for OpenAi {
             });
         }
         let request = self
-            .client
+            .clients
+            .client()
             .get(format!("{}/models", v1_base(base)))
             .bearer_auth(&target.api_key);
         let list: ModelList = json_body(send(request, limit).await?, limit).await?;
         // The balance endpoint is undocumented and often closed; its failure is no failure.
         let balance_request = self
-            .client
+            .clients
+            .client()
             .get(format!("{base}/dashboard/billing/credit_grants"))
             .bearer_auth(&target.api_key);
         let balance = match send(balance_request, limit).await {

@@ -9,6 +9,7 @@ use reqwest::multipart::{Form, Part};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::clients::Clients;
 use crate::http::{json_body, send};
 use crate::{
     ChatRequest, ChatStream, CheckReport, Completion, GeneratedImage, ImageEditRequest,
@@ -16,7 +17,7 @@ use crate::{
 };
 
 pub struct Stability {
-    client: reqwest::Client,
+    clients: Clients,
     timeouts: Timeouts,
 }
 
@@ -52,8 +53,8 @@ fn dimensions(size: Option<&str>) -> Option<(u32, u32)> {
 }
 
 impl Stability {
-    pub fn new(client: reqwest::Client, timeouts: Timeouts) -> Self {
-        Self { client, timeouts }
+    pub(crate) fn new(clients: Clients, timeouts: Timeouts) -> Self {
+        Self { clients, timeouts }
     }
 
     fn url(target: &Target, path: &str) -> String {
@@ -67,7 +68,8 @@ impl Stability {
         form: Form,
     ) -> Result<GeneratedImage, ProviderError> {
         let request = self
-            .client
+            .clients
+            .client()
             .post(Self::url(
                 target,
                 &format!("/v2beta/stable-image/generate/{endpoint}"),
@@ -210,7 +212,8 @@ impl Provider for Stability {
                     body["seed"] = json!(seed);
                 }
                 let http = self
-                    .client
+                    .clients
+                    .client()
                     .post(Self::url(
                         target,
                         &format!("/v1/generation/{engine}/text-to-image"),
@@ -264,7 +267,8 @@ impl Provider for Stability {
                         .text("text_prompts[1][weight]", "-1");
                 }
                 let http = self
-                    .client
+                    .clients
+                    .client()
                     .post(Self::url(
                         target,
                         &format!("/v1/generation/{engine}/image-to-image"),
@@ -279,12 +283,14 @@ impl Provider for Stability {
     async fn check(&self, target: &Target) -> Result<CheckReport, ProviderError> {
         let limit = self.timeouts.request.min(self.timeouts.first_byte);
         let balance_request = self
-            .client
+            .clients
+            .client()
             .get(Self::url(target, "/v1/user/balance"))
             .bearer_auth(&target.api_key);
         let balance: Balance = json_body(send(balance_request, limit).await?, limit).await?;
         let engines_request = self
-            .client
+            .clients
+            .client()
             .get(Self::url(target, "/v1/engines/list"))
             .bearer_auth(&target.api_key);
         let engines: Vec<Engine> = match send(engines_request, limit).await {
