@@ -89,7 +89,7 @@ done
 post /api/v1/admin/provider-keys "{\"name\":\"fake\",\"kind\":\"openai\",\"base_url\":\"$UPSTREAM\",\"api_key\":\"sk-bench-0123456789\",\"models\":[\"bench\",\"hold\"]}" "$TOKEN"
 export TOKEN
 
-rss() { # PID FIELD (VmRSS | VmHWM), in KiB
+rss() { # PID FIELD (VmRSS | RssAnon | VmHWM), in KiB
     awk -v field="$2:" '$1 == field { print $2 }' "/proc/$1/status"
 }
 LOAD="$TARGET/bench-load"
@@ -108,8 +108,9 @@ section "fixed rate: $RATE req/s for ${SECS}s, 50-chunk streams, direct then rel
 "$LOAD" rate "$DIRECT" - stream "$RATE" "$SECS" | tee "$OUT/relay-stream-direct.txt"
 "$LOAD" rate "$RELAYED" "$TOKEN" stream "$RATE" "$SECS" | tee "$OUT/relay-stream-relayed.txt"
 RSS_AT_RATE="$(rss "$SERVER_PID" VmRSS)"
+ANON_AT_RATE="$(rss "$SERVER_PID" RssAnon)"
 HWM_AT_RATE="$(rss "$SERVER_PID" VmHWM)"
-echo "Confab resident after the relayed runs: $RSS_AT_RATE KiB (peak so far $HWM_AT_RATE KiB)"
+echo "Confab resident after the relayed runs: $RSS_AT_RATE KiB ($ANON_AT_RATE KiB anonymous, the rest mapped files: the binary and libraries), peak so far $HWM_AT_RATE KiB"
 
 for connections in 64 256; do
     section "wrk: relayed, non-streamed, $connections connections, ${SECS}s"
@@ -158,5 +159,5 @@ printf 'relayed req/s             %s at 64 connections (%s), %s at 256 (%s); fak
     "$(wrk_rps "$OUT/relay-wrk-direct.txt")"
 printf 'open streams              %s KiB per stream (%s streams)\n' \
     "$(field "$OUT/relay-hold.txt" per_stream)" "$STREAMS"
-printf 'resident memory           %s KiB after the %s req/s runs (peak %s KiB); peak of the whole run %s KiB\n' \
-    "$RSS_AT_RATE" "$RATE" "$HWM_AT_RATE" "$PEAK"
+printf 'resident memory           %s KiB after the %s req/s runs (%s KiB anonymous; peak %s KiB); peak of the whole run %s KiB\n' \
+    "$RSS_AT_RATE" "$RATE" "$ANON_AT_RATE" "$HWM_AT_RATE" "$PEAK"

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_accounts;
 mod m20261121_000002_chats;
+mod m20261121_000003_credits;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_accounts::Migration),
             Box::new(m20261121_000002_chats::Migration),
+            Box::new(m20261121_000003_credits::Migration),
         ]
     }
 }

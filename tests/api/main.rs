@@ -8,6 +8,7 @@ mod smtp_sink;
 mod accounts;
 mod admin;
 mod chats;
+mod credits;
 mod errors;
 mod images;
 mod openai_sdk;

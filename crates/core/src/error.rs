@@ -24,6 +24,8 @@ pub enum Code {
     TokenRevoked,
     InvalidCredentials,
     InvalidRefreshToken,
+    // 402
+    InsufficientCredits,
     // 403
     Forbidden,
     AccountDisabled,
@@ -77,6 +79,7 @@ impl Code {
             Code::TokenRevoked => "token_revoked",
             Code::InvalidCredentials => "invalid_credentials",
             Code::InvalidRefreshToken => "invalid_refresh_token",
+            Code::InsufficientCredits => "insufficient_credits",
             Code::Forbidden => "forbidden",
             Code::AccountDisabled => "account_disabled",
             Code::RegistrationClosed => "registration_closed",
@@ -124,6 +127,7 @@ impl Code {
             | Code::TokenRevoked
             | Code::InvalidCredentials
             | Code::InvalidRefreshToken => 401,
+            Code::InsufficientCredits => 402,
             Code::Forbidden
             | Code::AccountDisabled
             | Code::RegistrationClosed
@@ -187,5 +191,7 @@ mod tests {
         assert_eq!(Code::InvalidJson.error_type(), "invalid_request_error");
         assert_eq!(Code::Internal.error_type(), "server_error");
         assert_eq!(Code::Forbidden.error_type(), "permission_error");
+        assert_eq!(Code::InsufficientCredits.status(), 402);
+        assert_eq!(Code::InsufficientCredits.error_type(), "insufficient_quota");
     }
 }

@@ -3,6 +3,14 @@ use sea_orm::DbErr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreditsError {
+    #[error("{1}")]
+    Invalid(&'static str, String),
+    #[error("not enough credits")]
+    InsufficientCredits,
+    #[error("this idempotency key was already used for a different change")]
+    IdempotencyConflict,
+    #[error("user not found")]
+    UserNotFound,
     #[error("database error")]
     Database(#[from] DbErr),
 }
@@ -10,7 +18,19 @@ pub enum CreditsError {
 impl ErrorCode for CreditsError {
     fn code(&self) -> Code {
         match self {
+            CreditsError::Invalid(..) => Code::InvalidRequest,
+            CreditsError::InsufficientCredits => Code::InsufficientCredits,
+            CreditsError::IdempotencyConflict => Code::Conflict,
+            CreditsError::UserNotFound => Code::NotFound,
             CreditsError::Database(_) => Code::Internal,
+        }
+    }
+
+    fn param(&self) -> Option<&'static str> {
+        match self {
+            CreditsError::Invalid(param, _) => Some(param),
+            CreditsError::IdempotencyConflict => Some("idempotency_key"),
+            _ => None,
         }
     }
 }

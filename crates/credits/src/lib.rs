@@ -1,6 +1,8 @@
-//! Credits: what a request costs ([`pricing`]) and the record every request leaves ([`usage`]).
+//! Credits: the ledger ([`ledger`]), what a request costs ([`pricing`]) and the record every
+//! request leaves ([`usage`]).
 
 mod error;
+pub mod ledger;
 pub mod pricing;
 pub mod usage;
 

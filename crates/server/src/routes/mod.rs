@@ -5,6 +5,7 @@ pub mod admin_messages;
 pub mod admin_users;
 pub mod auth;
 pub mod chats;
+pub mod credits;
 pub mod health;
 pub mod images;
 pub mod me;
@@ -61,6 +62,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/admin/users/{id}/revoke-sessions")
                         .post(admin_users::revoke_sessions),
                 )
+                .service(resource("/admin/users/{id}/credits").post(credits::adjust))
+                .service(resource("/admin/ledger").get(credits::admin_ledger))
+                .service(resource("/credits").get(credits::get))
+                .service(resource("/credits/ledger").get(credits::own_ledger))
                 .service(resource("/models").get(models::public))
                 .service(resource("/chats").post(chats::create).get(chats::list))
                 .service(

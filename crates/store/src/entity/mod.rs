@@ -1,7 +1,9 @@
 //! One module per table.
 
 pub mod chat;
+pub mod credit_account;
 pub mod file;
+pub mod ledger_entry;
 pub mod message;
 pub mod model;
 pub mod provider_key;

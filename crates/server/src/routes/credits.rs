@@ -1,0 +1,178 @@
+//! Credits: the caller's balance and ledger; admins' adjustments and the whole ledger.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use confab_core::{Code, PageRequest};
+use confab_credits::ledger::{self, Credits, EntryKind, EntryView, LedgerFilter};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Admin, Caller};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::Json;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryPage {
+    pub items: Vec<EntryView>,
+    pub total: u64,
+    pub page: u64,
+    pub page_size: u64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OwnLedgerQuery {
+    pub page: Option<u64>,
+    pub page_size: Option<u64>,
+    /// adjustment | registration_reward | check_in | redemption | usage | purchase | refund
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LedgerQuery {
+    pub page: Option<u64>,
+    pub page_size: Option<u64>,
+    pub user_id: Option<i64>,
+    /// adjustment | registration_reward | check_in | redemption | usage | purchase | refund
+    pub kind: Option<String>,
+    /// RFC 3339; entries at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// RFC 3339; entries before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+fn kind(kind: Option<&str>) -> Result<Option<EntryKind>, ApiError> {
+    kind.map(|k| {
+        EntryKind::parse(k).ok_or_else(|| {
+            ApiError::new(Code::InvalidQuery, format!("unknown entry kind '{k}'"))
+                .with_param("kind")
+        })
+    })
+    .transpose()
+}
+
+fn page_of(page: confab_core::Page<EntryView>) -> EntryPage {
+    EntryPage {
+        items: page.items,
+        total: page.total,
+        page: page.page,
+        page_size: page.page_size,
+    }
+}
+
+/// The caller's balance, what is held by requests in flight, and their tier.
+#[utoipa::path(get, path = "/api/v1/credits", tag = "credits", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's credits", body = Credits),
+        (status = 401, description = "Missing or bad token", body = ErrorBody)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<web::Json<Credits>, ApiError> {
+    Ok(web::Json(
+        ledger::credits(&state.db, caller.0.user.id).await?,
+    ))
+}
+
+/// The caller's ledger entries, newest first.
+#[utoipa::path(get, path = "/api/v1/credits/ledger", tag = "credits", security(("bearer" = [])),
+    params(OwnLedgerQuery), responses(
+        (status = 200, description = "A page of entries", body = EntryPage),
+        (status = 400, description = "`invalid_query`", body = ErrorBody),
+        (status = 401, description = "Missing or bad token", body = ErrorBody)))]
+pub async fn own_ledger(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<OwnLedgerQuery>,
+) -> Result<web::Json<EntryPage>, ApiError> {
+    let filter = LedgerFilter {
+        user_id: Some(caller.0.user.id),
+        kind: kind(query.kind.as_deref())?,
+        ..LedgerFilter::default()
+    };
+    let page = PageRequest::new(query.page, query.page_size)?;
+    Ok(web::Json(page_of(
+        ledger::entries(&state.db, &filter, page).await?,
+    )))
+}
+
+/// Every entry, newest first, filtered by user, kind and time.
+#[utoipa::path(get, path = "/api/v1/admin/ledger", tag = "admin", security(("bearer" = [])),
+    params(LedgerQuery), responses(
+        (status = 200, description = "A page of entries", body = EntryPage),
+        (status = 400, description = "`invalid_query`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody)))]
+pub async fn admin_ledger(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    query: web::Query<LedgerQuery>,
+) -> Result<web::Json<EntryPage>, ApiError> {
+    let filter = LedgerFilter {
+        user_id: query.user_id,
+        kind: kind(query.kind.as_deref())?,
+        from: query.from,
+        to: query.to,
+    };
+    let page = PageRequest::new(query.page, query.page_size)?;
+    Ok(web::Json(page_of(
+        ledger::entries(&state.db, &filter, page).await?,
+    )))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Adjustment {
+    /// Credits to add (positive) or take (negative); never below what the user has.
+    pub amount: i64,
+    /// Shown in the user's ledger.
+    pub reason: String,
+    /// Sending the same key again returns the first adjustment and changes nothing.
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdjustmentResult {
+    pub entry: EntryView,
+    pub credits: Credits,
+}
+
+/// Adds credits to a user's balance or takes them: one ledger entry (the ledger is never
+/// edited). 201 when written, 200 when `idempotency_key` was used before.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/credits", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path,)), request_body = Adjustment, responses(
+        (status = 201, description = "Written", body = AdjustmentResult),
+        (status = 200, description = "Replayed: the first adjustment with this key", body = AdjustmentResult),
+        (status = 400, description = "`invalid_request` (`amount` zero, `reason` empty)", body = ErrorBody),
+        (status = 402, description = "`insufficient_credits`: would go below zero (or below what is held)", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`conflict`: the key was used for a different change", body = ErrorBody)))]
+pub async fn adjust(
+    state: web::Data<AppState>,
+    admin: Admin,
+    user_id: web::Path<i64>,
+    body: Json<Adjustment>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = user_id.into_inner();
+    let body = body.into_inner();
+    let applied = ledger::adjust(
+        &state.db,
+        user_id,
+        body.amount,
+        body.reason,
+        body.idempotency_key,
+        admin.0.user.id,
+        Utc::now(),
+    )
+    .await?;
+    let result = AdjustmentResult {
+        entry: applied.entry,
+        credits: ledger::credits(&state.db, user_id).await?,
+    };
+    Ok(if applied.replayed {
+        HttpResponse::Ok().json(result)
+    } else {
+        HttpResponse::Created().json(result)
+    })
+}
