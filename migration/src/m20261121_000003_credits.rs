@@ -1,4 +1,5 @@
-//! Credits: one account row per user (balance, amount held, tier) and the append-only ledger.
+//! Credits: one account row per user (balance, amount held, tier), the append-only ledger, and
+//! the holds requests in flight keep on a balance.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -43,6 +44,41 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(CreditHolds::Table)
+                    .if_not_exists()
+                    .col(big_pk_auto(CreditHolds::Id))
+                    .col(big_integer(CreditHolds::UserId))
+                    .col(big_integer(CreditHolds::Amount))
+                    .col(string_len(CreditHolds::Reference, 128))
+                    .col(string_len(CreditHolds::Status, 16))
+                    .col(big_integer_null(CreditHolds::Charged))
+                    .col(big_integer(CreditHolds::ExpiresMs))
+                    .col(timestamp_with_time_zone(CreditHolds::CreatedAt))
+                    .col(timestamp_with_time_zone_null(CreditHolds::FinishedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_holds_open")
+                    .table(CreditHolds::Table)
+                    .col(CreditHolds::Status)
+                    .col(CreditHolds::ExpiresMs)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Messages::Table)
+                    .add_column(big_integer(Messages::Cost).default(0))
+                    .to_owned(),
+            )
+            .await?;
         for (name, columns) in [
             (
                 "idx_ledger_user",
@@ -61,7 +97,16 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Messages::Table)
+                    .drop_column(Messages::Cost)
+                    .to_owned(),
+            )
+            .await?;
         for table in [
+            CreditHolds::Table.into_iden(),
             LedgerEntries::Table.into_iden(),
             CreditAccounts::Table.into_iden(),
         ] {
@@ -98,4 +143,24 @@ enum LedgerEntries {
     ActorId,
     CreatedMs,
     CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum CreditHolds {
+    Table,
+    Id,
+    UserId,
+    Amount,
+    Reference,
+    Status,
+    Charged,
+    ExpiresMs,
+    CreatedAt,
+    FinishedAt,
+}
+
+#[derive(DeriveIden)]
+enum Messages {
+    Table,
+    Cost,
 }

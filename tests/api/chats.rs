@@ -29,7 +29,7 @@ pub(crate) async fn add_key(app: &TestApp, admin: &Session, body: Value) -> Valu
     .await
 }
 
-async fn openai_key(
+pub(crate) async fn openai_key(
     app: &TestApp,
     admin: &Session,
     name: &str,
@@ -66,7 +66,7 @@ pub(crate) async fn chat_model(app: &TestApp, admin: &Session) {
     .await;
 }
 
-async fn new_chat(app: &TestApp, user: &Session) -> i64 {
+pub(crate) async fn new_chat(app: &TestApp, user: &Session) -> i64 {
     expect_status(
         app.post(
             "/api/v1/chats",
@@ -82,7 +82,7 @@ async fn new_chat(app: &TestApp, user: &Session) -> i64 {
 }
 
 /// `(event name, data)` pairs of a server-sent event stream.
-fn sse_events(text: &str) -> Vec<(String, Value)> {
+pub(crate) fn sse_events(text: &str) -> Vec<(String, Value)> {
     text.split("\n\n")
         .filter(|block| !block.trim().is_empty())
         .map(|block| {
@@ -103,7 +103,12 @@ fn sse_events(text: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-async fn send(app: &TestApp, user: &Session, chat: i64, body: Value) -> reqwest::Response {
+pub(crate) async fn send(
+    app: &TestApp,
+    user: &Session,
+    chat: i64,
+    body: Value,
+) -> reqwest::Response {
     app.post(
         &format!("/api/v1/chats/{chat}/messages"),
         body,
@@ -112,7 +117,7 @@ async fn send(app: &TestApp, user: &Session, chat: i64, body: Value) -> reqwest:
     .await
 }
 
-async fn messages(app: &TestApp, user: &Session, chat: i64) -> Vec<Value> {
+pub(crate) async fn messages(app: &TestApp, user: &Session, chat: i64) -> Vec<Value> {
     let body = expect_status(
         app.get(
             &format!("/api/v1/chats/{chat}/messages"),
@@ -278,7 +283,7 @@ async fn provider_keys_are_masked_validated_and_checked() {
         .await;
     let body = expect_error(bad, StatusCode::BAD_REQUEST, "invalid_request").await;
     assert_eq!(body["error"]["param"], "models");
-    let user = app.user("bob").await;
+    let user = app.funded_user(&admin, "bob", 1_000_000).await;
     let denied = app
         .get("/api/v1/admin/provider-keys", Some(&user.access))
         .await;
@@ -296,7 +301,7 @@ async fn catalog_lists_models_with_prices() {
         json!({"name": "old", "modality": "chat", "enabled": false}),
     )
     .await;
-    let user = app.user("carol").await;
+    let user = app.funded_user(&admin, "carol", 1_000_000).await;
     let list = expect_status(
         app.get("/api/v1/models", Some(&user.access)).await,
         StatusCode::OK,
@@ -373,8 +378,8 @@ async fn chats_are_private_renamed_and_soft_deleted() {
     let app = app().await;
     let admin = app.setup_admin().await;
     chat_model(&app, &admin).await;
-    let alice = app.user("alice").await;
-    let bob = app.user("bob").await;
+    let alice = app.funded_user(&admin, "alice", 1_000_000).await;
+    let bob = app.funded_user(&admin, "bob", 1_000_000).await;
     let chat = new_chat(&app, &alice).await;
     let renamed = expect_status(
         app.patch(
@@ -451,7 +456,7 @@ async fn a_message_streams_and_is_stored_with_its_history() {
     chat_model(&app, &admin).await;
     let fake = FakeUpstream::start().await;
     let key_id = openai_key(&app, &admin, "main", &fake, 0).await;
-    let user = app.user("dave").await;
+    let user = app.funded_user(&admin, "dave", 1_000_000).await;
     let chat = new_chat(&app, &user).await;
 
     let response = send(
@@ -569,7 +574,7 @@ async fn bad_message_inputs_get_exact_errors() {
     chat_model(&app, &admin).await;
     let fake = FakeUpstream::start().await;
     openai_key(&app, &admin, "main", &fake, 0).await;
-    let user = app.user("erin").await;
+    let user = app.funded_user(&admin, "erin", 1_000_000).await;
     let chat = new_chat(&app, &user).await;
     let cases = [
         (
@@ -659,7 +664,7 @@ async fn a_rejected_key_is_disabled_and_the_next_key_answers() {
     let bad_id = openai_key(&app, &admin, "bad", &bad, 10).await;
     let good_id = openai_key(&app, &admin, "good", &good, 0).await;
     bad.behave(Behavior::Status(401));
-    let user = app.user("frank").await;
+    let user = app.funded_user(&admin, "frank", 1_000_000).await;
     let chat = new_chat(&app, &user).await;
     let reply = expect_status(
         send(&app, &user, chat, json!({"content": "hi", "stream": false})).await,
@@ -704,7 +709,7 @@ async fn rate_limited_and_failing_keys_rest_then_return() {
     let first_id = openai_key(&app, &admin, "first", &first, 10).await;
     let second_id = openai_key(&app, &admin, "second", &second, 0).await;
     first.then(Behavior::Status(429));
-    let user = app.user("gina").await;
+    let user = app.funded_user(&admin, "gina", 1_000_000).await;
     let chat = new_chat(&app, &user).await;
     let reply = expect_status(
         send(&app, &user, chat, json!({"content": "hi", "stream": false})).await,
@@ -779,7 +784,7 @@ async fn failures_mid_stream_end_with_an_error_event_and_a_failed_message() {
     chat_model(&app, &admin).await;
     let fake = FakeUpstream::start().await;
     openai_key(&app, &admin, "main", &fake, 0).await;
-    let user = app.user("hank").await;
+    let user = app.funded_user(&admin, "hank", 1_000_000).await;
     let chat = new_chat(&app, &user).await;
     for behavior in [Behavior::MalformedChunk(2), Behavior::DropAfterChunks(2)] {
         // Let the key's rest from the previous failure end.
@@ -823,7 +828,7 @@ async fn a_client_that_disconnects_interrupts_the_answer() {
     chat_model(&app, &admin).await;
     let fake = FakeUpstream::start().await;
     openai_key(&app, &admin, "main", &fake, 0).await;
-    let user = app.user("ivy").await;
+    let user = app.funded_user(&admin, "ivy", 1_000_000).await;
     let chat = new_chat(&app, &user).await;
     fake.then(Behavior::HangAfterChunks(2));
     let mut response = send(&app, &user, chat, json!({"content": "long story"})).await;
@@ -871,7 +876,7 @@ async fn ollama_and_azure_speak_their_own_wire_formats() {
                "api_version": "2024-10-21", "models": ["gpt-4o-mini"], "deployments": {"gpt-4o-mini": "chat-deploy"}}),
     )
     .await;
-    let user = app.user("jack").await;
+    let user = app.funded_user(&admin, "jack", 1_000_000).await;
     let chat = new_chat(&app, &user).await;
 
     let response = send(
@@ -922,7 +927,7 @@ async fn the_openai_compatible_api_speaks_openais_shapes() {
     chat_model(&app, &admin).await;
     let fake = FakeUpstream::start().await;
     let key_id = openai_key(&app, &admin, "main", &fake, 0).await;
-    let user = app.user("kate").await;
+    let user = app.funded_user(&admin, "kate", 1_000_000).await;
 
     let body = expect_status(
         app.post(
@@ -1067,7 +1072,7 @@ async fn a_hanging_provider_times_out_with_504() {
     let fake = FakeUpstream::start().await;
     openai_key(&app, &admin, "main", &fake, 0).await;
     fake.behave(Behavior::Hang);
-    let user = app.user("liam").await;
+    let user = app.funded_user(&admin, "liam", 1_000_000).await;
     let response = app
         .post("/v1/chat/completions", json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": true}), Some(&user.access))
         .await;

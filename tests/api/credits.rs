@@ -49,8 +49,13 @@ async fn adjustments_are_entries_and_replays_change_nothing() {
     );
 
     let body = expect_status(
-        adjust(&app, &admin, user.user_id, json!({"amount": 1000, "reason": "welcome gift",
-            "idempotency_key": "gift-1"}))
+        adjust(
+            &app,
+            &admin,
+            user.user_id,
+            json!({"amount": 1000, "reason": "welcome gift",
+            "idempotency_key": "gift-1"}),
+        )
         .await,
         StatusCode::CREATED,
     )
@@ -64,8 +69,13 @@ async fn adjustments_are_entries_and_replays_change_nothing() {
 
     // The same key again: the first entry, 200, nothing changes.
     let replay = expect_status(
-        adjust(&app, &admin, user.user_id, json!({"amount": 1000, "reason": "welcome gift",
-            "idempotency_key": "gift-1"}))
+        adjust(
+            &app,
+            &admin,
+            user.user_id,
+            json!({"amount": 1000, "reason": "welcome gift",
+            "idempotency_key": "gift-1"}),
+        )
         .await,
         StatusCode::OK,
     )
@@ -74,8 +84,13 @@ async fn adjustments_are_entries_and_replays_change_nothing() {
     assert_eq!(credits(&app, &user).await["balance"], 1000);
     // The same key for another change is a conflict.
     let error = expect_error(
-        adjust(&app, &admin, user.user_id, json!({"amount": 5, "reason": "x",
-            "idempotency_key": "gift-1"}))
+        adjust(
+            &app,
+            &admin,
+            user.user_id,
+            json!({"amount": 5, "reason": "x",
+            "idempotency_key": "gift-1"}),
+        )
         .await,
         StatusCode::CONFLICT,
         "conflict",
@@ -84,12 +99,24 @@ async fn adjustments_are_entries_and_replays_change_nothing() {
     assert_eq!(error["error"]["param"], "idempotency_key");
 
     expect_status(
-        adjust(&app, &admin, user.user_id, json!({"amount": -300, "reason": "correction"})).await,
+        adjust(
+            &app,
+            &admin,
+            user.user_id,
+            json!({"amount": -300, "reason": "correction"}),
+        )
+        .await,
         StatusCode::CREATED,
     )
     .await;
     let error = expect_error(
-        adjust(&app, &admin, user.user_id, json!({"amount": -701, "reason": "too much"})).await,
+        adjust(
+            &app,
+            &admin,
+            user.user_id,
+            json!({"amount": -701, "reason": "too much"}),
+        )
+        .await,
         StatusCode::PAYMENT_REQUIRED,
         "insufficient_credits",
     )
@@ -98,13 +125,43 @@ async fn adjustments_are_entries_and_replays_change_nothing() {
     assert_eq!(credits(&app, &user).await["balance"], 700);
 
     for (body, status, code, param) in [
-        (json!({"amount": 0, "reason": "nothing"}), StatusCode::BAD_REQUEST, "invalid_request", Some("amount")),
-        (json!({"amount": 5, "reason": "  "}), StatusCode::BAD_REQUEST, "invalid_request", Some("reason")),
-        (json!({"amount": 5}), StatusCode::BAD_REQUEST, "invalid_body", None),
-        (json!({"amount": "5", "reason": "x"}), StatusCode::BAD_REQUEST, "invalid_body", None),
-        (json!({"amount": 5, "reason": "x", "idempotency_key": "k".repeat(200)}), StatusCode::BAD_REQUEST, "invalid_request", Some("idempotency_key")),
+        (
+            json!({"amount": 0, "reason": "nothing"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("amount"),
+        ),
+        (
+            json!({"amount": 5, "reason": "  "}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("reason"),
+        ),
+        (
+            json!({"amount": 5}),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            None,
+        ),
+        (
+            json!({"amount": "5", "reason": "x"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            None,
+        ),
+        (
+            json!({"amount": 5, "reason": "x", "idempotency_key": "k".repeat(200)}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("idempotency_key"),
+        ),
     ] {
-        let error = expect_error(adjust(&app, &admin, user.user_id, body.clone()).await, status, code).await;
+        let error = expect_error(
+            adjust(&app, &admin, user.user_id, body.clone()).await,
+            status,
+            code,
+        )
+        .await;
         assert_eq!(error["error"]["param"], json!(param), "{body}");
     }
     expect_error(
@@ -115,7 +172,13 @@ async fn adjustments_are_entries_and_replays_change_nothing() {
     .await;
     // Users cannot adjust, not even their own balance.
     expect_error(
-        adjust(&app, &user, user.user_id, json!({"amount": 5, "reason": "x"})).await,
+        adjust(
+            &app,
+            &user,
+            user.user_id,
+            json!({"amount": 5, "reason": "x"}),
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )
@@ -134,7 +197,10 @@ async fn adjustments_are_entries_and_replays_change_nothing() {
     )
     .await;
     let items = own["items"].as_array().unwrap();
-    let amounts: Vec<i64> = items.iter().map(|e| e["amount"].as_i64().unwrap()).collect();
+    let amounts: Vec<i64> = items
+        .iter()
+        .map(|e| e["amount"].as_i64().unwrap())
+        .collect();
     assert_eq!(amounts, [-300, 1000]);
     assert_eq!(items[0]["balance_after"], 700);
     assert_eq!(own["total"], 2);
@@ -148,7 +214,10 @@ async fn adjustments_are_entries_and_replays_change_nothing() {
 
     let filtered = expect_status(
         app.get(
-            &format!("/api/v1/admin/ledger?user_id={}&kind=adjustment&from=2000-01-01T00:00:00Z", user.user_id),
+            &format!(
+                "/api/v1/admin/ledger?user_id={}&kind=adjustment&from=2000-01-01T00:00:00Z",
+                user.user_id
+            ),
             Some(&admin.access),
         )
         .await,
@@ -157,7 +226,8 @@ async fn adjustments_are_entries_and_replays_change_nothing() {
     .await;
     assert_eq!(filtered["total"], 2);
     let error = expect_error(
-        app.get("/api/v1/admin/ledger?kind=gift", Some(&admin.access)).await,
+        app.get("/api/v1/admin/ledger?kind=gift", Some(&admin.access))
+            .await,
         StatusCode::BAD_REQUEST,
         "invalid_query",
     )
@@ -171,7 +241,13 @@ async fn concurrent_debits_never_overdraw_and_the_ledger_sums_to_the_balance() {
     let admin = app.setup_admin().await;
     let user = app.user("spender").await;
     expect_status(
-        adjust(&app, &admin, user.user_id, json!({"amount": 1000, "reason": "budget"})).await,
+        adjust(
+            &app,
+            &admin,
+            user.user_id,
+            json!({"amount": 1000, "reason": "budget"}),
+        )
+        .await,
         StatusCode::CREATED,
     )
     .await;
@@ -181,14 +257,25 @@ async fn concurrent_debits_never_overdraw_and_the_ledger_sums_to_the_balance() {
         let app = &app;
         let admin = &admin;
         async move {
-            adjust(app, admin, user.user_id, json!({"amount": -100, "reason": format!("debit {i}")}))
-                .await
-                .status()
+            adjust(
+                app,
+                admin,
+                user.user_id,
+                json!({"amount": -100, "reason": format!("debit {i}")}),
+            )
+            .await
+            .status()
         }
     });
     let statuses = futures_util::future::join_all(debits).await;
-    let ok = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
-    let refused = statuses.iter().filter(|s| **s == StatusCode::PAYMENT_REQUIRED).count();
+    let ok = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::PAYMENT_REQUIRED)
+        .count();
     assert_eq!((ok, refused), (10, 40), "{statuses:?}");
     assert_eq!(credits(&app, &user).await["balance"], 0);
 
@@ -197,15 +284,23 @@ async fn concurrent_debits_never_overdraw_and_the_ledger_sums_to_the_balance() {
         let app = &app;
         let admin = &admin;
         async move {
-            adjust(app, admin, user.user_id, json!({"amount": 250, "reason": "refund",
-                "idempotency_key": "refund-7"}))
+            adjust(
+                app,
+                admin,
+                user.user_id,
+                json!({"amount": 250, "reason": "refund",
+                "idempotency_key": "refund-7"}),
+            )
             .await
             .status()
         }
     });
     let statuses = futures_util::future::join_all(replays).await;
     assert_eq!(
-        statuses.iter().filter(|s| **s == StatusCode::CREATED).count(),
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
         1,
         "{statuses:?}"
     );

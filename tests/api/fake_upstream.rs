@@ -90,6 +90,8 @@ struct State {
     queued: VecDeque<Behavior>,
     requests: Vec<Recorded>,
     balance: f64,
+    /// Ignore `stream_options.include_usage`, as some OpenAI-compatible servers do.
+    omit_usage: bool,
 }
 
 impl FakeUpstream {
@@ -107,6 +109,7 @@ impl FakeUpstream {
                 queued: VecDeque::new(),
                 requests: Vec::new(),
                 balance: DEFAULT_BALANCE,
+                omit_usage: false,
             }),
         });
         let data = shared.clone();
@@ -155,6 +158,11 @@ impl FakeUpstream {
 
     pub fn hits(&self) -> usize {
         self.shared.lock().requests.len()
+    }
+
+    /// Streams end without the usage chunk from now on.
+    pub fn omit_usage(&self) {
+        self.shared.lock().omit_usage = true;
     }
 
     pub fn set_balance(&self, credits: f64) {
@@ -449,7 +457,8 @@ fn openai_chat(fake: &Shared, provider: Provider, body: &Value, model: &str) -> 
             "usage": usage,
         }));
     }
-    let include_usage = body["stream_options"]["include_usage"] == Value::Bool(true);
+    let include_usage =
+        body["stream_options"]["include_usage"] == Value::Bool(true) && !fake.lock().omit_usage;
     let chunk = |delta: Value, finish: Value| {
         let mut c = json!({
             "id": id, "object": "chat.completion.chunk", "created": created, "model": model,

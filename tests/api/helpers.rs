@@ -175,6 +175,20 @@ impl TestApp {
         self.login(username, USER_PASSWORD).await
     }
 
+    /// A user with `credits` on their balance (an admin adjustment).
+    pub async fn funded_user(&self, admin: &Session, username: &str, credits: i64) -> Session {
+        let user = self.user(username).await;
+        let response = self
+            .post(
+                &format!("/api/v1/admin/users/{}/credits", user.user_id),
+                json!({"amount": credits, "reason": "test funds"}),
+                Some(&admin.access),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "funding {username}");
+        user
+    }
+
     pub async fn set_settings(&self, admin: &Session, settings: Value) {
         let response = self
             .put("/api/v1/admin/settings", settings, Some(&admin.access))

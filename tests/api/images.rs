@@ -67,7 +67,7 @@ async fn openai_images_are_stored_and_served_by_url_or_inline() {
     let admin = app.setup_admin().await;
     let fake = FakeUpstream::start().await;
     dalle(&app, &admin, &fake).await;
-    let user = app.user("painter").await;
+    let user = app.funded_user(&admin, "painter", 1_000_000).await;
 
     let body = expect_status(
         generate(
@@ -207,7 +207,7 @@ async fn stability_and_azure_generate_in_their_own_wire_formats() {
         "models": ["dall-e-3"], "deployments": {"dall-e-3": "paint"}}),
     )
     .await;
-    let user = app.user("painter").await;
+    let user = app.funded_user(&admin, "painter", 1_000_000).await;
 
     // Stable Image (v2beta): one multipart call per image.
     let body = expect_status(
@@ -306,7 +306,7 @@ async fn bad_image_requests_get_exact_errors() {
     let fake = FakeUpstream::start().await;
     dalle(&app, &admin, &fake).await;
     chat_model(&app, &admin).await;
-    let user = app.user("painter").await;
+    let user = app.funded_user(&admin, "painter", 1_000_000).await;
 
     let cases = [
         (
@@ -444,7 +444,7 @@ async fn a_failing_image_provider_falls_over_then_fails_uncharged() {
             "api_key": format!("sk-{name}-0123456789"), "models": ["dall-e-3"], "priority": priority}))
         .await;
     }
-    let user = app.user("painter").await;
+    let user = app.funded_user(&admin, "painter", 1_000_000).await;
 
     first.behave(Behavior::Status(500));
     let body = expect_status(
@@ -484,8 +484,8 @@ async fn a_failing_image_provider_falls_over_then_fails_uncharged() {
 #[tokio::test]
 async fn uploads_are_told_by_content_and_limited_in_size() {
     let app = spawn_app_with(|settings| settings.files.max_upload_bytes = 4096).await;
-    let _admin = app.setup_admin().await;
-    let user = app.user("uploader").await;
+    let admin = app.setup_admin().await;
+    let user = app.funded_user(&admin, "uploader", 1_000_000).await;
 
     for (bytes, declared_name, content_type) in [
         (PNG_1X1, "photo.jpg", "image/png"),
@@ -591,7 +591,7 @@ async fn edits_take_an_image_or_an_upload_and_reach_each_provider() {
         "api_key": "sk-stability-0123456789", "models": ["sdxl"]}),
     )
     .await;
-    let user = app.user("painter").await;
+    let user = app.funded_user(&admin, "painter", 1_000_000).await;
 
     let form = Form::new()
         .text("model", "dall-e-2")
@@ -666,7 +666,7 @@ async fn edits_take_an_image_or_an_upload_and_reach_each_provider() {
     assert!(records.iter().all(|r| r["status"] == "complete"));
 
     // Another user's upload is not theirs to use.
-    let other = app.user("other").await;
+    let other = app.funded_user(&admin, "other", 1_000_000).await;
     let form = Form::new()
         .text("model", "sdxl")
         .text("prompt", "x")
@@ -767,7 +767,7 @@ async fn the_openai_compatible_images_route_speaks_openais_shape() {
     let admin = app.setup_admin().await;
     let fake = FakeUpstream::start().await;
     dalle(&app, &admin, &fake).await;
-    let user = app.user("sdk").await;
+    let user = app.funded_user(&admin, "sdk", 1_000_000).await;
 
     let body = expect_status(
         app.post(

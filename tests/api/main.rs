@@ -11,6 +11,7 @@ mod chats;
 mod credits;
 mod errors;
 mod images;
+mod metering;
 mod openai_sdk;
 mod openapi;
 mod sessions;

@@ -51,7 +51,7 @@ async fn the_official_openai_python_package_works_unchanged() {
         "api_key": "sk-sdk-0123456789", "models": ["gpt-4o-mini", "dall-e-3"]}),
     )
     .await;
-    let user = app.user("sdk").await;
+    let user = app.funded_user(&admin, "sdk", 1_000_000).await;
 
     let output = Command::new("python3")
         .arg(SCRIPT)

@@ -108,6 +108,8 @@ pub struct MessageView {
     pub provider_key_id: Option<i64>,
     pub error_code: Option<String>,
     pub error: Option<String>,
+    /// Credits charged for this answer (0 for questions and failures).
+    pub cost: i64,
     pub created_at: DateTime<Utc>,
 }
 
@@ -128,6 +130,7 @@ impl From<message::Model> for MessageView {
             total_ms: row.total_ms,
             provider_key_id: row.provider_key_id,
             error_code: row.error_code,
+            cost: row.cost,
             error: row.error,
             created_at: row.created_at,
         }

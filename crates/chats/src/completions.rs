@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use crate::catalog::{Modality, ModelView};
 use crate::error::upstream_message;
 pub use crate::metering::Caller;
-use crate::metering::{Record, record, record_failure};
+use crate::metering::{Record, hold, record, record_failure, worst_case};
 use crate::relay::{Relay, elapsed_ms};
 use crate::{ChatsError, tokens};
 
@@ -162,6 +162,7 @@ pub async fn complete(
     caller: Caller,
     chat: OpenAiChat,
 ) -> Result<Completion, ChatsError> {
+    let hold = hold_worst_case(relay, caller, &chat).await?;
     let started_at = Instant::now();
     match relay.complete(&chat.model, &chat.request).await {
         Ok((lease, mut completion)) => {
@@ -176,6 +177,7 @@ pub async fn complete(
             let latency = elapsed_ms(started_at);
             record(
                 relay,
+                hold,
                 Record {
                     caller,
                     endpoint: ENDPOINT,
@@ -193,10 +195,31 @@ pub async fn complete(
             Ok(completion)
         }
         Err(error) => {
-            record_failure(relay, caller, ENDPOINT, &chat.model, &error, started_at).await;
+            record_failure(
+                relay,
+                hold,
+                caller,
+                ENDPOINT,
+                &chat.model,
+                &error,
+                started_at,
+            )
+            .await;
             Err(error)
         }
     }
+}
+
+/// Holds what the completion may cost at most before any provider is called.
+async fn hold_worst_case(
+    relay: &Relay,
+    caller: Caller,
+    chat: &OpenAiChat,
+) -> Result<Option<confab_credits::holds::Hold>, ChatsError> {
+    let worst = worst_case(&chat.model, chat.request.max_tokens, || {
+        tokens::count_messages(&chat.request.messages)
+    });
+    hold(relay, caller.user_id, worst, ENDPOINT).await
 }
 
 /// Starts a streamed completion; the receiver yields events until the stream ends.
@@ -205,11 +228,21 @@ pub async fn stream(
     caller: Caller,
     chat: OpenAiChat,
 ) -> Result<mpsc::Receiver<CompletionEvent>, ChatsError> {
+    let hold = hold_worst_case(&relay, caller, &chat).await?;
     let started_at = Instant::now();
     let started = match relay.start_stream(&chat.model, &chat.request).await {
         Ok(started) => started,
         Err(error) => {
-            record_failure(&relay, caller, ENDPOINT, &chat.model, &error, started_at).await;
+            record_failure(
+                &relay,
+                hold,
+                caller,
+                ENDPOINT,
+                &chat.model,
+                &error,
+                started_at,
+            )
+            .await;
             return Err(error);
         }
     };
@@ -253,6 +286,7 @@ pub async fn stream(
         };
         record(
             &relay,
+            hold,
             Record {
                 caller,
                 endpoint: ENDPOINT,

@@ -9,6 +9,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use confab_core::Code;
 use confab_credits::NewUsage;
+use confab_credits::holds::{Charge, Hold};
 use confab_providers::{ChatEvent, ChatRequest, Usage};
 use confab_store::entity::{chat, message};
 use sea_orm::{
@@ -22,6 +23,7 @@ use crate::ChatsError;
 use crate::catalog::Modality;
 use crate::chats::{self, DEFAULT_TITLE, MessageStatus, MessageView};
 use crate::error::upstream_message;
+use crate::metering::{self, worst_case};
 use crate::relay::{Relay, Relayed, elapsed_ms};
 use crate::tokens::{self, Turn};
 
@@ -196,6 +198,8 @@ pub async fn send_message(
     let messages =
         tokens::trim(system.as_ref(), &chain, budget).ok_or(ChatsError::ContextTooLong)?;
     let prompt_estimate = tokens::count_messages(&messages);
+    let worst = worst_case(&model, request.max_tokens, || prompt_estimate);
+    let hold = metering::hold(&relay, user_id, worst, &format!("chat:{}", chat.id)).await?;
 
     let params = json!({
         "temperature": request.temperature,
@@ -205,7 +209,7 @@ pub async fn send_message(
         "frequency_penalty": request.frequency_penalty,
     });
     let now = Utc::now();
-    let (question, answer) = store_turn(
+    let stored = store_turn(
         &relay,
         &chat,
         user_id,
@@ -216,7 +220,14 @@ pub async fn send_message(
         params,
         now,
     )
-    .await?;
+    .await;
+    let (question, answer) = match stored {
+        Ok(turn) => turn,
+        Err(error) => {
+            metering::settle(&relay, hold, nothing_charged()).await;
+            return Err(error);
+        }
+    };
 
     let chat_request = ChatRequest {
         messages,
@@ -240,7 +251,7 @@ pub async fn send_message(
                 key_id: None,
                 error: Some((code, error.to_string())),
             };
-            finish(&relay, &answer, outcome, &model.prices, now).await?;
+            finish(&relay, &answer, outcome, &model.prices, hold, now).await?;
             return Err(error);
         }
     };
@@ -274,7 +285,7 @@ pub async fn send_message(
         let usage = outcome.usage;
         let status = outcome.status;
         let error = outcome.error.clone();
-        match finish(&relay, &answer, outcome, &prices, now).await {
+        match finish(&relay, &answer, outcome, &prices, hold, now).await {
             Ok((saved, cost)) => {
                 let event = match (status, error) {
                     (MessageStatus::Failed, Some((code, message))) => {
@@ -304,6 +315,14 @@ pub async fn send_message(
         }
     });
     Ok(receiver)
+}
+
+fn nothing_charged() -> Charge {
+    Charge {
+        cost: 0,
+        reason: String::new(),
+        reference: String::new(),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -402,6 +421,7 @@ async fn finish(
     answer: &message::Model,
     outcome: Outcome,
     prices: &confab_credits::Prices,
+    hold: Option<Hold>,
     at: DateTime<Utc>,
 ) -> Result<(MessageView, i64), ChatsError> {
     let clamp = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
@@ -415,7 +435,22 @@ async fn finish(
             0,
         )
     };
+    let model = answer.model.as_deref().unwrap_or_default();
+    let cost = metering::settle(
+        relay,
+        hold,
+        Charge {
+            cost,
+            reason: format!(
+                "chat {model}: {} prompt + {} completion tokens",
+                outcome.usage.prompt_tokens, outcome.usage.completion_tokens
+            ),
+            reference: format!("message:{}", answer.id),
+        },
+    )
+    .await;
     let mut row: message::ActiveModel = answer.clone().into();
+    row.cost = Set(cost);
     row.content = Set(outcome.content);
     row.status = Set(outcome.status.as_str().into());
     row.prompt_tokens = Set(clamp(outcome.usage.prompt_tokens));

@@ -35,6 +35,8 @@ pub enum ChatsError {
     Database(#[from] DbErr),
     #[error("provider keys: {0}")]
     Keys(#[from] KeysError),
+    #[error("{0}")]
+    Credits(#[from] confab_credits::CreditsError),
 }
 
 impl ErrorCode for ChatsError {
@@ -57,6 +59,7 @@ impl ErrorCode for ChatsError {
             ChatsError::FileTooLarge(_) => Code::PayloadTooLarge,
             ChatsError::Io(_) | ChatsError::Database(_) => Code::Internal,
             ChatsError::Keys(error) => error.code(),
+            ChatsError::Credits(error) => error.code(),
         }
     }
 
@@ -68,6 +71,7 @@ impl ErrorCode for ChatsError {
             ChatsError::ContextTooLong => Some("messages"),
             ChatsError::UnsupportedFile => Some("file"),
             ChatsError::Keys(error) => error.param(),
+            ChatsError::Credits(error) => error.param(),
             _ => None,
         }
     }

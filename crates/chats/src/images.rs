@@ -10,8 +10,9 @@ use serde::Deserialize;
 use crate::ChatsError;
 use crate::catalog::{Modality, ModelView};
 use crate::files::{FileStore, FileView, Purpose, sniff};
-use crate::metering::{Caller, Record, record, record_failure};
+use crate::metering::{Caller, Record, hold, record, record_failure};
 use crate::relay::{Relay, elapsed_ms};
+use confab_credits::holds::Hold;
 
 /// Most images one request may ask for (OpenAI's own limit).
 pub const MAX_IMAGES: u32 = 10;
@@ -177,10 +178,11 @@ pub async fn generate(
     let model = image_model(relay, &request.model)?;
     let format = request.response_format.unwrap_or_default();
     let request = image_request(request)?;
+    let hold = hold_images(relay, caller, &model, request.n, "images").await?;
     let started_at = Instant::now();
     let result = relay.generate_images(&model, &request).await;
     finish(
-        relay, files, caller, "images", &model, format, started_at, result,
+        relay, files, caller, "images", &model, format, started_at, hold, result,
     )
     .await
 }
@@ -222,6 +224,7 @@ pub async fn edit(
         strength: request.strength,
         seed: request.seed,
     };
+    let hold = hold_images(relay, caller, &model, n, "image_edits").await?;
     let started_at = Instant::now();
     let result = relay.edit_images(&model, &edit).await;
     finish(
@@ -232,12 +235,24 @@ pub async fn edit(
         &model,
         request.response_format,
         started_at,
+        hold,
         result,
     )
     .await
 }
 
-/// Stores what the provider returned and leaves the usage record, success or not.
+/// Holds the price of `n` images before any provider is called.
+async fn hold_images(
+    relay: &Relay,
+    caller: Caller,
+    model: &ModelView,
+    n: u32,
+    endpoint: &str,
+) -> Result<Option<Hold>, ChatsError> {
+    hold(relay, caller.user_id, model.prices.cost(0, 0, n), endpoint).await
+}
+
+/// Stores what the provider returned, charges it and leaves the usage record, success or not.
 #[allow(clippy::too_many_arguments)]
 async fn finish(
     relay: &Relay,
@@ -247,21 +262,23 @@ async fn finish(
     model: &ModelView,
     format: ResponseFormat,
     started_at: Instant,
+    hold: Option<Hold>,
     result: Result<(confab_keys::Lease, Vec<GeneratedImage>), ChatsError>,
 ) -> Result<Images, ChatsError> {
     let (lease, generated) = match result {
         Ok(done) => done,
         Err(error) => {
-            record_failure(relay, caller, endpoint, model, &error, started_at).await;
+            record_failure(relay, hold, caller, endpoint, model, &error, started_at).await;
             return Err(error);
         }
     };
     relay.pool.succeeded(lease.key_id, 0);
     let count = u32::try_from(generated.len()).unwrap_or(u32::MAX);
-    // The provider has produced (and billed) the images: record them before storing, so a
-    // storage failure still leaves the record.
-    record(
+    // The provider has produced (and billed) the images: charge and record them before
+    // storing, so a storage failure still leaves the record.
+    let cost = record(
         relay,
+        hold,
         Record {
             caller,
             endpoint,
@@ -302,7 +319,7 @@ async fn finish(
         created: chrono::Utc::now().timestamp(),
         model: model.name.clone(),
         images,
-        cost: model.prices.cost(0, 0, count),
+        cost,
     })
 }
 

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use confab_credits::UsageWriter;
+use confab_credits::holds::Meter;
 use confab_keys::pool::NoKey;
 use confab_keys::{KeyPool, Lease};
 use confab_providers::{
@@ -28,6 +29,8 @@ pub struct Relay {
     pub pool: Arc<KeyPool>,
     pub catalog: Arc<Catalog>,
     pub usage: UsageWriter,
+    /// Holds a request's worst-case cost before it reaches a provider; settles the real one.
+    pub meter: Meter,
     /// How many keys one request may try before giving up.
     pub max_attempts: usize,
 }

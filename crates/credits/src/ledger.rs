@@ -277,12 +277,22 @@ pub async fn apply_in(
         .one(txn)
         .await?
         .ok_or(CreditsError::InsufficientCredits)?;
+    insert_entry(txn, entry, account.balance, now).await
+}
+
+/// Appends the entry for a balance change already made in this transaction.
+pub(crate) async fn insert_entry(
+    txn: &impl ConnectionTrait,
+    entry: &NewEntry,
+    balance_after: i64,
+    now: DateTime<Utc>,
+) -> Result<EntryView, CreditsError> {
     let row = ledger_entry::Entity::insert(ledger_entry::ActiveModel {
         id: NotSet,
         user_id: Set(entry.user_id),
         kind: Set(entry.kind.as_str().to_owned()),
         amount: Set(entry.amount),
-        balance_after: Set(account.balance),
+        balance_after: Set(balance_after),
         reason: Set(entry.reason.clone()),
         reference: Set(entry.reference.clone()),
         idempotency_key: Set(entry.idempotency_key.clone()),

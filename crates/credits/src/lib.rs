@@ -2,6 +2,7 @@
 //! request leaves ([`usage`]).
 
 mod error;
+pub mod holds;
 pub mod ledger;
 pub mod pricing;
 pub mod usage;

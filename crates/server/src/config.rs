@@ -20,6 +20,13 @@ pub struct Settings {
     pub secrets: SecretSettings,
     pub providers: ProviderSettings,
     pub files: FileSettings,
+    pub credits: CreditSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreditSettings {
+    pub hold_ttl_secs: u64,
+    pub sweep_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +214,9 @@ impl Settings {
         let absolute = public_url.starts_with("http://") || public_url.starts_with("https://");
         if !(public_url.is_empty() || absolute) {
             return invalid("server.public_url must be empty or start with http:// or https://");
+        }
+        if self.credits.hold_ttl_secs == 0 || self.credits.sweep_secs == 0 {
+            return invalid("credits.hold_ttl_secs and credits.sweep_secs must be at least 1");
         }
         if self.files.max_upload_bytes < 1024 {
             return invalid("files.max_upload_bytes must be at least 1024");

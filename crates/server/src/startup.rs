@@ -13,6 +13,7 @@ use confab_chats::catalog::Catalog;
 use confab_chats::files::FileStore;
 use confab_core::{SecretBox, SystemClock};
 use confab_credits::UsageWriter;
+use confab_credits::holds::Meter;
 use confab_keys::KeyPool;
 use confab_keys::pool::Backoff;
 use confab_migration::{Migrator, MigratorTrait};
@@ -90,6 +91,10 @@ impl Application {
         ));
 
         let relay = Arc::new(relay(&settings, &db, &data_dir).await?);
+        spawn_hold_sweeper(
+            relay.meter.clone(),
+            Duration::from_secs(settings.credits.sweep_secs),
+        );
         spawn_reloads(
             relay.clone(),
             Duration::from_secs(settings.providers.reload_secs),
@@ -224,8 +229,27 @@ async fn relay(
         pool,
         catalog,
         usage: UsageWriter::start(db.clone(), Duration::from_millis(20)),
+        meter: Meter::new(
+            db.clone(),
+            Duration::from_secs(settings.credits.hold_ttl_secs),
+        ),
         max_attempts: p.max_attempts,
     })
+}
+
+/// Releases the holds of requests whose server died (their expiry has passed).
+fn spawn_hold_sweeper(meter: Meter, every: Duration) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            match meter.release_expired(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(released) => tracing::info!(released, "released expired credit holds"),
+                Err(error) => tracing::warn!(%error, "releasing expired credit holds failed"),
+            }
+        }
+    });
 }
 
 /// Re-reads keys and catalog now and then, so changes made through other instances arrive.

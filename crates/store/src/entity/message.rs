@@ -27,6 +27,8 @@ pub struct Model {
     pub error_code: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
+    /// Credits charged for this answer.
+    pub cost: i64,
     pub created_at: DateTimeUtc,
 }
 

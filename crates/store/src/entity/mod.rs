@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod credit_account;
+pub mod credit_hold;
 pub mod file;
 pub mod ledger_entry;
 pub mod message;

@@ -1,0 +1,212 @@
+//! Metering: before a request reaches a provider its worst-case cost is held on the balance
+//! (refused with `insufficient_credits` when it does not fit); when the request ends the real
+//! cost is charged and the rest released, in one transaction. A server that dies leaves its
+//! holds behind; [`Meter::release_expired`] frees them once they expire.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use confab_store::entity::{credit_account, credit_hold};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::NotSet, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    Set, TransactionTrait,
+};
+
+use crate::CreditsError;
+use crate::ledger::{EntryKind, NewEntry, insert_entry};
+
+/// Credits reserved for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    pub id: i64,
+    pub user_id: i64,
+    pub amount: i64,
+}
+
+/// What a finished request is charged for, for its ledger entry.
+#[derive(Debug, Clone)]
+pub struct Charge {
+    pub cost: i64,
+    /// e.g. "chat gpt-4o-mini: 120 prompt + 300 completion tokens"
+    pub reason: String,
+    /// e.g. `message:42`
+    pub reference: String,
+}
+
+/// Holds and settles against the database (the truth, shared by every instance).
+#[derive(Clone)]
+pub struct Meter {
+    db: DatabaseConnection,
+    /// How long a hold outlives its request at most (then a crash is assumed).
+    ttl: Duration,
+}
+
+impl Meter {
+    pub fn new(db: DatabaseConnection, ttl: Duration) -> Self {
+        Self { db, ttl }
+    }
+
+    /// Reserves `amount` of the user's available credits. A zero amount (a free model) holds
+    /// nothing and touches no table.
+    pub async fn hold(
+        &self,
+        user_id: i64,
+        amount: i64,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Hold>, CreditsError> {
+        if amount <= 0 {
+            return Ok(None);
+        }
+        let txn = self.db.begin().await?;
+        // The first statement writes (SQLite then holds the write lock from the start).
+        let reserved = credit_account::Entity::update_many()
+            .col_expr(
+                credit_account::Column::Held,
+                Expr::col(credit_account::Column::Held).add(amount),
+            )
+            .col_expr(credit_account::Column::UpdatedAt, Expr::value(now))
+            .filter(credit_account::Column::UserId.eq(user_id))
+            .filter(
+                Expr::col(credit_account::Column::Balance)
+                    .sub(Expr::col(credit_account::Column::Held))
+                    .gte(amount),
+            )
+            .exec(&txn)
+            .await?;
+        if reserved.rows_affected == 0 {
+            return Err(CreditsError::InsufficientCredits);
+        }
+        let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::hours(1));
+        let row = credit_hold::Entity::insert(credit_hold::ActiveModel {
+            id: NotSet,
+            user_id: Set(user_id),
+            amount: Set(amount),
+            reference: Set(reference.chars().take(128).collect()),
+            status: Set("held".into()),
+            charged: Set(None),
+            expires_ms: Set((now + ttl).timestamp_millis()),
+            created_at: Set(now),
+            finished_at: Set(None),
+        })
+        .exec_with_returning(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(Some(Hold {
+            id: row.id,
+            user_id,
+            amount,
+        }))
+    }
+
+    /// Charges the real cost (at most what the user has, the hold included) and releases the
+    /// rest. Settling twice changes nothing; a hold the sweeper already released is charged
+    /// from the balance as it is. Returns what was charged.
+    pub async fn settle(
+        &self,
+        hold: Hold,
+        charge: Charge,
+        now: DateTime<Utc>,
+    ) -> Result<i64, CreditsError> {
+        let txn = self.db.begin().await?;
+        let finish = |from: &'static str| {
+            credit_hold::Entity::update_many()
+                .col_expr(credit_hold::Column::Status, Expr::value("settled"))
+                .col_expr(credit_hold::Column::FinishedAt, Expr::value(now))
+                .filter(credit_hold::Column::Id.eq(hold.id))
+                .filter(credit_hold::Column::Status.eq(from))
+        };
+        let still_held = if finish("held").exec(&txn).await?.rows_affected == 1 {
+            hold.amount
+        } else if finish("expired").exec(&txn).await?.rows_affected == 1 {
+            0
+        } else {
+            // Settled before.
+            txn.rollback().await?;
+            return Ok(0);
+        };
+        let account = credit_account::Entity::find_by_id(hold.user_id)
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+            .ok_or(CreditsError::InsufficientCredits)?;
+        let spendable = account.balance - (account.held - still_held);
+        let charged = charge.cost.clamp(0, Ord::max(spendable, 0));
+        if charged < charge.cost {
+            tracing::warn!(
+                hold_id = hold.id,
+                cost = charge.cost,
+                charged,
+                "a request cost more than the user had left; charged what there was"
+            );
+        }
+        credit_account::Entity::update_many()
+            .col_expr(
+                credit_account::Column::Held,
+                Expr::col(credit_account::Column::Held).sub(still_held),
+            )
+            .col_expr(
+                credit_account::Column::Balance,
+                Expr::col(credit_account::Column::Balance).sub(charged),
+            )
+            .col_expr(credit_account::Column::UpdatedAt, Expr::value(now))
+            .filter(credit_account::Column::UserId.eq(hold.user_id))
+            .exec(&txn)
+            .await?;
+        credit_hold::Entity::update_many()
+            .col_expr(credit_hold::Column::Charged, Expr::value(charged))
+            .filter(credit_hold::Column::Id.eq(hold.id))
+            .exec(&txn)
+            .await?;
+        if charged > 0 {
+            let entry = NewEntry {
+                user_id: hold.user_id,
+                kind: EntryKind::Usage,
+                amount: -charged,
+                reason: charge.reason,
+                reference: Some(charge.reference),
+                idempotency_key: format!("hold:{}", hold.id),
+                actor_id: None,
+            };
+            insert_entry(&txn, &entry, account.balance - charged, now).await?;
+        }
+        txn.commit().await?;
+        Ok(charged)
+    }
+
+    /// Releases holds whose request should long be over (its server died): they charge
+    /// nothing. Returns how many were released.
+    pub async fn release_expired(&self, now: DateTime<Utc>) -> Result<usize, CreditsError> {
+        let expired = credit_hold::Entity::find()
+            .filter(credit_hold::Column::Status.eq("held"))
+            .filter(credit_hold::Column::ExpiresMs.lt(now.timestamp_millis()))
+            .limit(500)
+            .all(&self.db)
+            .await?;
+        let mut released = 0;
+        for hold in expired {
+            let txn = self.db.begin().await?;
+            let freed = credit_hold::Entity::update_many()
+                .col_expr(credit_hold::Column::Status, Expr::value("expired"))
+                .col_expr(credit_hold::Column::FinishedAt, Expr::value(now))
+                .filter(credit_hold::Column::Id.eq(hold.id))
+                .filter(credit_hold::Column::Status.eq("held"))
+                .exec(&txn)
+                .await?;
+            if freed.rows_affected == 1 {
+                credit_account::Entity::update_many()
+                    .col_expr(
+                        credit_account::Column::Held,
+                        Expr::col(credit_account::Column::Held).sub(hold.amount),
+                    )
+                    .filter(credit_account::Column::UserId.eq(hold.user_id))
+                    .exec(&txn)
+                    .await?;
+                released += 1;
+            }
+            txn.commit().await?;
+        }
+        Ok(released)
+    }
+}
