@@ -66,7 +66,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 /// Empty for the default SQLite file in the data dir; otherwise a new PostgreSQL database.
-async fn fresh_database() -> String {
+pub async fn fresh_database() -> String {
     let Ok(base) = std::env::var("CONFAB_TEST_DATABASE_URL") else {
         return String::new();
     };

@@ -1,0 +1,120 @@
+//! A server killed with SIGKILL mid-stream: after a restart its hold is released once expired,
+//! nothing is charged for the lost answer, and the ledger still sums to the balance.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::chats::{add_model, new_chat, openai_key, send};
+use crate::fake_upstream::{Behavior, FakeUpstream};
+use crate::helpers::{JWT_SECRET, TestApp, expect_status, fresh_database};
+use crate::smtp_sink::SmtpSink;
+
+/// Starts `confab-test-server` on a free port over `data_dir` and `database_url`.
+async fn start(data_dir: &Path, database_url: &str) -> (Child, u16) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_confab-test-server"))
+        .env("CONFAB__SERVER__PORT", "0")
+        .env("CONFAB__SERVER__WORKERS", "2")
+        .env("CONFAB__DATA__DIR", data_dir)
+        .env("CONFAB__DATABASE__URL", database_url)
+        .env("CONFAB__AUTH__JWT_SECRET", JWT_SECRET)
+        .env("CONFAB__CREDITS__HOLD_TTL_SECS", "2")
+        .env("CONFAB__CREDITS__SWEEP_SECS", "1")
+        .env("CONFAB__LOG__LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the test server starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let port = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("stdout readable") {
+            if let Some(port) = line.strip_prefix("port=") {
+                return port.parse::<u16>().expect("a port number");
+            }
+        }
+        panic!("the test server exited before listening");
+    })
+    .await
+    .expect("the test server listens within a minute");
+    (child, port)
+}
+
+async fn credits(app: &TestApp, token: &str) -> Value {
+    expect_status(
+        app.get("/api/v1/credits", Some(token)).await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_killed_server_leaves_a_hold_that_expires_uncharged() {
+    let data_dir = std::env::temp_dir()
+        .join("confab-tests")
+        .join(uuid::Uuid::new_v4().simple().to_string());
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let database_url = fresh_database().await;
+    let (mut server, port) = start(&data_dir, &database_url).await;
+    let mut app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        smtp: SmtpSink::start().await,
+    };
+    let admin = app.setup_admin().await;
+    add_model(
+        &app,
+        &admin,
+        json!({"name": "gpt-4o-mini", "modality": "chat", "price_per_1k_prompt_tokens": 1000,
+               "price_per_1k_completion_tokens": 1000, "max_output_tokens": 100}),
+    )
+    .await;
+    let fake = FakeUpstream::start().await;
+    openai_key(&app, &admin, "main", &fake, 0).await;
+    let user = app.funded_user(&admin, "unlucky", 1000).await;
+    let chat = new_chat(&app, &user).await;
+
+    fake.behave(Behavior::HangAfterChunks(2));
+    let mut response = send(&app, &user, chat, json!({"content": "a long story"})).await;
+    let mut seen = String::new();
+    while !seen.contains("event: delta") {
+        seen.push_str(&String::from_utf8_lossy(
+            &response.chunk().await.unwrap().unwrap(),
+        ));
+    }
+    assert!(credits(&app, &user.access).await["held"].as_i64().unwrap() > 0);
+
+    server.kill().await.expect("SIGKILL");
+    drop(response);
+    let (_server, port) = start(&data_dir, &database_url).await;
+    app.address = format!("http://127.0.0.1:{port}");
+
+    let mut now = Value::Null;
+    for _ in 0..100 {
+        now = credits(&app, &user.access).await;
+        if now["held"] == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(now["held"], 0, "the hold was never released: {now}");
+    assert_eq!(now["balance"], 1000, "the lost answer was charged: {now}");
+    let ledger = expect_status(
+        app.get("/api/v1/credits/ledger", Some(&user.access)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let sum: i64 = ledger["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["amount"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sum, 1000);
+}
