@@ -83,10 +83,15 @@ post() { # PATH BODY [TOKEN]
 post /api/v1/setup "$ADMIN"
 post /api/v1/auth/login "$ADMIN"
 TOKEN="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["access_token"])' "$TMP/reply.json")"
+ADMIN_ID="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["user"]["id"])' "$TMP/reply.json")"
+# `bench` and `hold` are free (no hold is taken, nothing is charged); `metered` is priced, so
+# each request holds its worst case before the provider is called and settles after.
 for model in bench hold; do
-    post /api/v1/admin/models "{\"name\":\"$model\",\"modality\":\"chat\",\"price_per_1k_prompt_tokens\":1,\"price_per_1k_completion_tokens\":2}" "$TOKEN"
+    post /api/v1/admin/models "{\"name\":\"$model\",\"modality\":\"chat\"}" "$TOKEN"
 done
-post /api/v1/admin/provider-keys "{\"name\":\"fake\",\"kind\":\"openai\",\"base_url\":\"$UPSTREAM\",\"api_key\":\"sk-bench-0123456789\",\"models\":[\"bench\",\"hold\"]}" "$TOKEN"
+post /api/v1/admin/models '{"name":"metered","modality":"chat","price_per_1k_prompt_tokens":1,"price_per_1k_completion_tokens":2,"max_output_tokens":1024}' "$TOKEN"
+post /api/v1/admin/provider-keys "{\"name\":\"fake\",\"kind\":\"openai\",\"base_url\":\"$UPSTREAM\",\"api_key\":\"sk-bench-0123456789\",\"models\":[\"bench\",\"hold\",\"metered\"]}" "$TOKEN"
+post "/api/v1/admin/users/$ADMIN_ID/credits" '{"amount":1000000000000,"reason":"bench funds"}' "$TOKEN"
 export TOKEN
 
 rss() { # PID FIELD (VmRSS | RssAnon | VmHWM), in KiB
@@ -112,11 +117,20 @@ ANON_AT_RATE="$(rss "$SERVER_PID" RssAnon)"
 HWM_AT_RATE="$(rss "$SERVER_PID" VmHWM)"
 echo "Confab resident after the relayed runs: $RSS_AT_RATE KiB ($ANON_AT_RATE KiB anonymous, the rest mapped files: the binary and libraries), peak so far $HWM_AT_RATE KiB"
 
+section "fixed rate: $RATE req/s for ${SECS}s, metered (a priced model: hold, then settle)"
+"$LOAD" rate "$RELAYED" "$TOKEN" plain "$RATE" "$SECS" metered | tee "$OUT/relay-plain-metered.txt"
+"$LOAD" rate "$RELAYED" "$TOKEN" stream "$RATE" "$SECS" metered | tee "$OUT/relay-stream-metered.txt"
+# Priced prompts are estimated with tiktoken before the hold, which loads its tables.
+RSS_METERED="$(rss "$SERVER_PID" VmRSS)"
+echo "Confab resident after the metered runs: $RSS_METERED KiB"
+
 for connections in 64 256; do
     section "wrk: relayed, non-streamed, $connections connections, ${SECS}s"
     wrk -t1 -c"$connections" -d"${SECS}s" --latency -s bench/relay.lua "$RELAYED" |
         tee "$OUT/relay-wrk-$connections.txt"
 done
+section "wrk: relayed and metered, non-streamed, 64 connections, ${SECS}s"
+MODEL=metered wrk -t1 -c64 -d"${SECS}s" --latency -s bench/relay.lua "$RELAYED" | tee "$OUT/relay-wrk-metered.txt"
 section "wrk: the fake upstream alone, 64 connections, ${SECS}s"
 TOKEN="" wrk -t1 -c64 -d"${SECS}s" --latency -s bench/relay.lua "$DIRECT" | tee "$OUT/relay-wrk-direct.txt"
 # Last: interrupted streams are metered by estimating their tokens, which loads tiktoken's
@@ -153,6 +167,12 @@ printf 'stream first byte        p50 %s ms -> %s ms (+%s)   p99 %s ms -> %s ms (
 printf 'errors at fixed rate      %s %s %s %s\n' \
     "$(field "$OUT/relay-plain-direct.txt" errors)" "$(field "$OUT/relay-plain-relayed.txt" errors)" \
     "$(field "$OUT/relay-stream-direct.txt" errors)" "$(field "$OUT/relay-stream-relayed.txt" errors)"
+printf 'metered @ %s req/s         non-streamed p50 %s ms p99 %s ms; stream p50 %s ms p99 %s ms (errors %s %s)\n' "$RATE" \
+    "$(field "$OUT/relay-plain-metered.txt" p50)" "$(field "$OUT/relay-plain-metered.txt" p99)" \
+    "$(field "$OUT/relay-stream-metered.txt" p50)" "$(field "$OUT/relay-stream-metered.txt" p99)" \
+    "$(field "$OUT/relay-plain-metered.txt" errors)" "$(field "$OUT/relay-stream-metered.txt" errors)"
+printf 'metered req/s             %s at 64 connections (%s); resident after the metered runs %s KiB\n' \
+    "$(wrk_rps "$OUT/relay-wrk-metered.txt")" "$(wrk_errors "$OUT/relay-wrk-metered.txt")" "$RSS_METERED"
 printf 'relayed req/s             %s at 64 connections (%s), %s at 256 (%s); fake alone %s\n' \
     "$(wrk_rps "$OUT/relay-wrk-64.txt")" "$(wrk_errors "$OUT/relay-wrk-64.txt")" \
     "$(wrk_rps "$OUT/relay-wrk-256.txt")" "$(wrk_errors "$OUT/relay-wrk-256.txt")" \

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use confab_store::WriteGate;
 use confab_store::entity::{credit_account, credit_hold};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -38,13 +39,14 @@ pub struct Charge {
 #[derive(Clone)]
 pub struct Meter {
     db: DatabaseConnection,
+    gate: WriteGate,
     /// How long a hold outlives its request at most (then a crash is assumed).
     ttl: Duration,
 }
 
 impl Meter {
-    pub fn new(db: DatabaseConnection, ttl: Duration) -> Self {
-        Self { db, ttl }
+    pub fn new(db: DatabaseConnection, ttl: Duration, gate: WriteGate) -> Self {
+        Self { db, gate, ttl }
     }
 
     /// Reserves `amount` of the user's available credits. A zero amount (a free model) holds
@@ -59,6 +61,7 @@ impl Meter {
         if amount <= 0 {
             return Ok(None);
         }
+        let _gate = self.gate.enter().await;
         let txn = self.db.begin().await?;
         // The first statement writes (SQLite then holds the write lock from the start).
         let reserved = credit_account::Entity::update_many()
@@ -109,6 +112,7 @@ impl Meter {
         charge: Charge,
         now: DateTime<Utc>,
     ) -> Result<i64, CreditsError> {
+        let _gate = self.gate.enter().await;
         let txn = self.db.begin().await?;
         let finish = |from: &'static str| {
             credit_hold::Entity::update_many()
@@ -186,6 +190,7 @@ impl Meter {
             .await?;
         let mut released = 0;
         for hold in expired {
+            let _gate = self.gate.enter().await;
             let txn = self.db.begin().await?;
             let freed = credit_hold::Entity::update_many()
                 .col_expr(credit_hold::Column::Status, Expr::value("expired"))

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use confab_core::{Page, PageRequest};
 use confab_store::entity::{provider_key, usage_record};
-use confab_store::fetch_page;
+use confab_store::{WriteGate, fetch_page};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -54,9 +54,9 @@ const BATCH: usize = 512;
 
 impl UsageWriter {
     /// Starts the writer task on the current runtime.
-    pub fn start(db: DatabaseConnection, interval: Duration) -> Self {
+    pub fn start(db: DatabaseConnection, interval: Duration, gate: WriteGate) -> Self {
         let (sender, receiver) = mpsc::channel(16 * BATCH);
-        tokio::spawn(run(db, receiver, interval));
+        tokio::spawn(run(db, receiver, interval, gate));
         Self { sender }
     }
 
@@ -83,7 +83,12 @@ impl UsageWriter {
 
 /// Waits for a record, lets the batch gather for `interval` (not woken by each record, so a busy
 /// gateway pays no cross-thread wake-up per request), then writes everything queued at once.
-async fn run(db: DatabaseConnection, mut receiver: mpsc::Receiver<Command>, interval: Duration) {
+async fn run(
+    db: DatabaseConnection,
+    mut receiver: mpsc::Receiver<Command>,
+    interval: Duration,
+    gate: WriteGate,
+) {
     let mut batch: Vec<NewUsage> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = receiver.recv().await {
@@ -95,12 +100,12 @@ async fn run(db: DatabaseConnection, mut receiver: mpsc::Receiver<Command>, inte
         while let Ok(command) = receiver.try_recv() {
             take(command, &mut batch, &mut waiting);
         }
-        write(&db, &mut batch).await;
+        write(&db, &gate, &mut batch).await;
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
     }
-    write(&db, &mut batch).await;
+    write(&db, &gate, &mut batch).await;
 }
 
 fn take(command: Command, batch: &mut Vec<NewUsage>, waiting: &mut Vec<oneshot::Sender<()>>) {
@@ -110,13 +115,17 @@ fn take(command: Command, batch: &mut Vec<NewUsage>, waiting: &mut Vec<oneshot::
     }
 }
 
-async fn write(db: &DatabaseConnection, batch: &mut Vec<NewUsage>) {
+async fn write(db: &DatabaseConnection, gate: &WriteGate, batch: &mut Vec<NewUsage>) {
     if batch.is_empty() {
         return;
     }
     let records = std::mem::take(batch);
     for attempt in 1..=3 {
-        match write_batch(db, &records).await {
+        let written = {
+            let _gate = gate.enter().await;
+            write_batch(db, &records).await
+        };
+        match written {
             Ok(()) => return,
             Err(error) => {
                 tracing::error!(%error, attempt, count = records.len(), "writing usage records failed");

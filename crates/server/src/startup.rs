@@ -90,7 +90,15 @@ impl Application {
             Arc::new(SystemClock),
         ));
 
-        let relay = Arc::new(relay(&settings, &db, &data_dir).await?);
+        let relay = Arc::new(
+            relay(
+                &settings,
+                &db,
+                &data_dir,
+                confab_store::Backend::of_url(&url),
+            )
+            .await?,
+        );
         spawn_hold_sweeper(
             relay.meter.clone(),
             Duration::from_secs(settings.credits.sweep_secs),
@@ -198,6 +206,7 @@ async fn relay(
     settings: &Settings,
     db: &DatabaseConnection,
     data_dir: &std::path::Path,
+    backend: Option<confab_store::Backend>,
 ) -> Result<Relay, StartupError> {
     let master_key = match settings.secrets.master_key.expose_secret() {
         "" => secrets::load_or_create(data_dir, "master_key").map_err(StartupError::Secret)?,
@@ -223,15 +232,17 @@ async fn relay(
     pool.reload(db).await?;
     let catalog = Arc::new(Catalog::default());
     catalog.reload(db).await?;
+    let gate = confab_store::WriteGate::for_backend(backend);
     Ok(Relay {
         db: db.clone(),
         providers,
         pool,
         catalog,
-        usage: UsageWriter::start(db.clone(), Duration::from_millis(20)),
+        usage: UsageWriter::start(db.clone(), Duration::from_millis(20), gate.clone()),
         meter: Meter::new(
             db.clone(),
             Duration::from_secs(settings.credits.hold_ttl_secs),
+            gate,
         ),
         max_attempts: p.max_attempts,
     })

@@ -1,8 +1,8 @@
 //! Load for bench/relay.sh. Two measurements:
 //!
-//! `bench-load rate URL TOKEN plain|stream RATE SECS` sends RATE requests a second (open loop:
-//! each on schedule, whatever the others are doing) for SECS seconds and prints the latency
-//! distribution and time to first byte, in milliseconds.
+//! `bench-load rate URL TOKEN plain|stream RATE SECS [MODEL]` sends RATE requests a second (open
+//! loop: each on schedule, whatever the others are doing) for SECS seconds of MODEL (default
+//! `bench`) and prints the latency distribution and time to first byte, in milliseconds.
 //!
 //! `bench-load hold URL TOKEN STREAMS PID` opens STREAMS streams of the `hold` model, waits
 //! until each has its first bytes, and prints how much the resident memory of process PID grew.
@@ -201,7 +201,7 @@ async fn hold(target: Target, streams: usize, pid: u32) -> Result<(), Error> {
 }
 
 fn usage() -> Error {
-    "usage: bench-load rate URL TOKEN plain|stream RATE SECS | bench-load hold URL TOKEN STREAMS PID"
+    "usage: bench-load rate URL TOKEN plain|stream RATE SECS [MODEL] | bench-load hold URL TOKEN STREAMS PID"
         .into()
 }
 
@@ -214,8 +214,9 @@ async fn main() -> Result<(), Error> {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["rate", url, token, kind, per_second, secs] => {
-            let target = Target::new(url.to_string(), token, body("bench", *kind == "stream"))?;
+        ["rate", url, token, kind, per_second, secs, model @ ..] => {
+            let model = model.first().copied().unwrap_or("bench");
+            let target = Target::new(url.to_string(), token, body(model, *kind == "stream"))?;
             rate(target, per_second.parse()?, secs.parse()?).await
         }
         ["hold", url, token, streams, pid] => {
