@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_accounts;
 mod m20261121_000002_chats;
 mod m20261121_000003_credits;
+mod m20261121_000004_check_ins;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_accounts::Migration),
             Box::new(m20261121_000002_chats::Migration),
             Box::new(m20261121_000003_credits::Migration),
+            Box::new(m20261121_000004_check_ins::Migration),
         ]
     }
 }

@@ -982,6 +982,9 @@ async fn public_settings_need_no_login() {
             "site_name": "Confab",
             "registration_enabled": true,
             "require_email_verification": false,
+            "registration_reward": 0,
+            "check_in_reward": 0,
+            "time_zone": "UTC",
         })
     );
 }
@@ -1074,6 +1077,9 @@ async fn invalid_settings_are_refused() {
             "site_name": "Confab",
             "registration_enabled": true,
             "require_email_verification": false,
+            "registration_reward": 0,
+            "check_in_reward": 0,
+            "time_zone": "UTC",
         })
     );
 }

@@ -8,6 +8,7 @@ mod smtp_sink;
 mod accounts;
 mod admin;
 mod chats;
+mod check_ins;
 mod crash;
 mod credits;
 mod errors;

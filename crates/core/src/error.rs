@@ -38,6 +38,7 @@ pub enum Code {
     MethodNotAllowed,
     // 409
     AlreadyInitialized,
+    AlreadyCheckedIn,
     UsernameTaken,
     EmailTaken,
     LastAdmin,
@@ -89,6 +90,7 @@ impl Code {
             Code::ModelNotFound => "model_not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::AlreadyInitialized => "already_initialized",
+            Code::AlreadyCheckedIn => "already_checked_in",
             Code::UsernameTaken => "username_taken",
             Code::EmailTaken => "email_taken",
             Code::LastAdmin => "last_admin",
@@ -136,6 +138,7 @@ impl Code {
             Code::NotFound | Code::ModelNotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::AlreadyInitialized
+            | Code::AlreadyCheckedIn
             | Code::UsernameTaken
             | Code::EmailTaken
             | Code::LastAdmin

@@ -11,6 +11,8 @@ pub enum CreditsError {
     IdempotencyConflict,
     #[error("user not found")]
     UserNotFound,
+    #[error("already checked in today")]
+    AlreadyCheckedIn,
     #[error("database error")]
     Database(#[from] DbErr),
 }
@@ -22,6 +24,7 @@ impl ErrorCode for CreditsError {
             CreditsError::InsufficientCredits => Code::InsufficientCredits,
             CreditsError::IdempotencyConflict => Code::Conflict,
             CreditsError::UserNotFound => Code::NotFound,
+            CreditsError::AlreadyCheckedIn => Code::AlreadyCheckedIn,
             CreditsError::Database(_) => Code::Internal,
         }
     }

@@ -1,6 +1,7 @@
 //! Credits: the ledger ([`ledger`]), what a request costs ([`pricing`]) and the record every
 //! request leaves ([`usage`]).
 
+pub mod check_ins;
 mod error;
 pub mod holds;
 pub mod ledger;

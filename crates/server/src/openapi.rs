@@ -42,6 +42,8 @@ use crate::routes;
         routes::credits::own_ledger,
         routes::credits::admin_ledger,
         routes::credits::adjust,
+        routes::credits::check_in,
+        routes::credits::check_ins_of_month,
         routes::models::public,
         routes::chats::create,
         routes::chats::list,

@@ -10,6 +10,9 @@ use sea_orm::{
 use crate::codes::CodePurpose;
 use crate::sessions::{Principal, TokenPair, reason, revoke_user_sessions};
 use crate::validate::{EmailAddress, NewPassword, Username, parse_avatar_url, parse_nickname};
+use confab_credits::CreditsError;
+use confab_credits::ledger::{self, EntryKind, NewEntry};
+
 use crate::{Accounts, ClientInfo, Role, User, UserStatus, UsersError, password, settings};
 
 /// A new account as asked for.
@@ -142,6 +145,24 @@ impl Accounts {
         let row = self
             .insert_user(&txn, &account, hash, Role::User, verified_code.is_some())
             .await?;
+        if site.registration_reward > 0 {
+            // In the same transaction: an account exists with its reward or not at all.
+            let reward = NewEntry {
+                user_id: row.id,
+                kind: EntryKind::RegistrationReward,
+                amount: site.registration_reward,
+                reason: "registration reward".into(),
+                reference: None,
+                idempotency_key: format!("registration:{}", row.id),
+                actor_id: None,
+            };
+            ledger::apply_in(&txn, &reward, chrono::Utc::now())
+                .await
+                .map_err(|error| match error {
+                    CreditsError::Database(error) => UsersError::Database(error),
+                    other => UsersError::Internal(other.to_string()),
+                })?;
+        }
         txn.commit().await?;
         Ok(row.into())
     }

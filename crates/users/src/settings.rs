@@ -14,6 +14,12 @@ pub struct SiteSettings {
     pub site_name: String,
     pub registration_enabled: bool,
     pub require_email_verification: bool,
+    /// Credits a new account starts with.
+    pub registration_reward: i64,
+    /// Credits a daily check-in earns.
+    pub check_in_reward: i64,
+    /// The IANA time zone whose calendar days check-ins count (e.g. `Asia/Shanghai`).
+    pub time_zone: String,
 }
 
 impl Default for SiteSettings {
@@ -22,9 +28,22 @@ impl Default for SiteSettings {
             site_name: "Confab".into(),
             registration_enabled: true,
             require_email_verification: false,
+            registration_reward: 0,
+            check_in_reward: 0,
+            time_zone: "UTC".into(),
         }
     }
 }
+
+impl SiteSettings {
+    /// The site's time zone (UTC if the stored name is unknown, which updates refuse).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.time_zone.parse().unwrap_or(chrono_tz::UTC)
+    }
+}
+
+/// Largest reward an admin may set, so sums stay far from overflow.
+const MAX_REWARD: i64 = 1_000_000_000;
 
 /// A partial update: absent fields keep their value.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -32,6 +51,12 @@ pub struct SiteSettingsPatch {
     pub site_name: Option<String>,
     pub registration_enabled: Option<bool>,
     pub require_email_verification: Option<bool>,
+    /// 0 to 1,000,000,000.
+    pub registration_reward: Option<i64>,
+    /// 0 to 1,000,000,000.
+    pub check_in_reward: Option<i64>,
+    /// An IANA time zone name.
+    pub time_zone: Option<String>,
 }
 
 /// Marks that the first admin exists; inserting it twice fails, which serialises setup.
@@ -55,6 +80,21 @@ pub async fn load(db: &impl ConnectionTrait) -> Result<SiteSettings, UsersError>
             "require_email_verification" => {
                 if let Some(flag) = value.as_bool() {
                     settings.require_email_verification = flag;
+                }
+            }
+            "registration_reward" => {
+                if let Some(n) = value.as_i64() {
+                    settings.registration_reward = n;
+                }
+            }
+            "check_in_reward" => {
+                if let Some(n) = value.as_i64() {
+                    settings.check_in_reward = n;
+                }
+            }
+            "time_zone" => {
+                if let Some(zone) = value.as_str() {
+                    settings.time_zone = zone.to_owned();
                 }
             }
             _ => {}
@@ -84,6 +124,29 @@ pub async fn update(
     }
     if let Some(flag) = patch.require_email_verification {
         rows.push(("require_email_verification", serde_json::Value::Bool(flag)));
+    }
+    for (key, reward) in [
+        ("registration_reward", patch.registration_reward),
+        ("check_in_reward", patch.check_in_reward),
+    ] {
+        if let Some(reward) = reward {
+            if !(0..=MAX_REWARD).contains(&reward) {
+                return Err(UsersError::InvalidField(
+                    key,
+                    "rewards must be between 0 and 1000000000 credits",
+                ));
+            }
+            rows.push((key, serde_json::Value::from(reward)));
+        }
+    }
+    if let Some(zone) = patch.time_zone {
+        if zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(UsersError::InvalidField(
+                "time_zone",
+                "time_zone must be an IANA time zone name such as Asia/Shanghai or UTC",
+            ));
+        }
+        rows.push(("time_zone", serde_json::Value::String(zone)));
     }
     for (key, value) in rows {
         setting::Entity::insert(setting::ActiveModel {

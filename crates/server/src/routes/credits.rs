@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use confab_core::{Code, PageRequest};
+use confab_credits::check_ins::{self, CheckedIn, Month};
 use confab_credits::ledger::{self, Credits, EntryKind, EntryView, LedgerFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -175,4 +176,58 @@ pub async fn adjust(
     } else {
         HttpResponse::Created().json(result)
     })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MonthQuery {
+    /// `YYYY-MM`; default this month (in the site's time zone).
+    pub month: Option<String>,
+}
+
+/// Checks in for today (a calendar day in the site's time zone): once a day, with the
+/// check-in reward from settings and a streak of consecutive days.
+#[utoipa::path(post, path = "/api/v1/check-ins", tag = "credits", security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Checked in", body = CheckedIn),
+        (status = 401, description = "Missing or bad token", body = ErrorBody),
+        (status = 409, description = "`already_checked_in`", body = ErrorBody)))]
+pub async fn check_in(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let site = confab_users::settings::load(&state.db).await?;
+    let checked_in = check_ins::check_in(
+        &state.db,
+        caller.0.user.id,
+        site.tz(),
+        site.check_in_reward,
+        Utc::now(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(checked_in))
+}
+
+/// The days of a month the caller checked in, whether today is done, and the current streak.
+#[utoipa::path(get, path = "/api/v1/check-ins", tag = "credits", security(("bearer" = [])),
+    params(MonthQuery), responses(
+        (status = 200, description = "The month", body = Month),
+        (status = 400, description = "`invalid_request` (`month` not YYYY-MM)", body = ErrorBody),
+        (status = 401, description = "Missing or bad token", body = ErrorBody)))]
+pub async fn check_ins_of_month(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<MonthQuery>,
+) -> Result<web::Json<Month>, ApiError> {
+    let site = confab_users::settings::load(&state.db).await?;
+    Ok(web::Json(
+        check_ins::month(
+            &state.db,
+            caller.0.user.id,
+            query.month.as_deref(),
+            site.tz(),
+            Utc::now(),
+        )
+        .await?,
+    ))
 }

@@ -66,6 +66,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/admin/ledger").get(credits::admin_ledger))
                 .service(resource("/credits").get(credits::get))
                 .service(resource("/credits/ledger").get(credits::own_ledger))
+                .service(
+                    resource("/check-ins")
+                        .post(credits::check_in)
+                        .get(credits::check_ins_of_month),
+                )
                 .service(resource("/models").get(models::public))
                 .service(resource("/chats").post(chats::create).get(chats::list))
                 .service(

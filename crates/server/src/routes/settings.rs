@@ -15,6 +15,12 @@ pub struct PublicSettings {
     pub site_name: String,
     pub registration_enabled: bool,
     pub require_email_verification: bool,
+    /// Credits a new account starts with.
+    pub registration_reward: i64,
+    /// Credits a daily check-in earns.
+    pub check_in_reward: i64,
+    /// The time zone whose calendar days check-ins count.
+    pub time_zone: String,
 }
 
 /// The site's public settings.
@@ -26,6 +32,9 @@ pub async fn public(state: web::Data<AppState>) -> Result<web::Json<PublicSettin
         site_name: settings.site_name,
         registration_enabled: settings.registration_enabled,
         require_email_verification: settings.require_email_verification,
+        registration_reward: settings.registration_reward,
+        check_in_reward: settings.check_in_reward,
+        time_zone: settings.time_zone,
     }))
 }
 

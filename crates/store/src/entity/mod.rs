@@ -1,6 +1,7 @@
 //! One module per table.
 
 pub mod chat;
+pub mod check_in;
 pub mod credit_account;
 pub mod credit_hold;
 pub mod file;
