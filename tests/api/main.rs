@@ -17,4 +17,5 @@ mod metering;
 mod openai_sdk;
 mod openapi;
 mod sessions;
+mod tiers;
 mod tokens;

@@ -229,8 +229,11 @@ fn check_tokens(param: &'static str, value: i32) -> Result<i32, ChatsError> {
 }
 
 fn check_tier(value: i32) -> Result<i32, ChatsError> {
-    if !(0..=100).contains(&value) {
-        return Err(invalid("min_tier", "min_tier must be between 0 and 100"));
+    if !(0..=2).contains(&value) {
+        return Err(invalid(
+            "min_tier",
+            "min_tier must be 0 (free), 1 (vip) or 2 (svip)",
+        ));
     }
     Ok(value)
 }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use crate::catalog::{Modality, ModelView};
 use crate::error::upstream_message;
 pub use crate::metering::Caller;
-use crate::metering::{Record, hold, record, record_failure, worst_case};
+use crate::metering::{Record, check_tier, hold, record, record_failure, worst_case};
 use crate::relay::{Relay, elapsed_ms};
 use crate::{ChatsError, tokens};
 
@@ -210,12 +210,14 @@ pub async fn complete(
     }
 }
 
-/// Holds what the completion may cost at most before any provider is called.
+/// Checks the caller's tier, then holds what the completion may cost at most, before any
+/// provider is called.
 async fn hold_worst_case(
     relay: &Relay,
     caller: Caller,
     chat: &OpenAiChat,
 ) -> Result<Option<confab_credits::holds::Hold>, ChatsError> {
+    check_tier(relay, caller.user_id, &chat.model).await?;
     let worst = worst_case(&chat.model, chat.request.max_tokens, || {
         tokens::count_messages(&chat.request.messages)
     });

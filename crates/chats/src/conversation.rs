@@ -198,6 +198,7 @@ pub async fn send_message(
     let messages =
         tokens::trim(system.as_ref(), &chain, budget).ok_or(ChatsError::ContextTooLong)?;
     let prompt_estimate = tokens::count_messages(&messages);
+    metering::check_tier(&relay, user_id, &model).await?;
     let worst = worst_case(&model, request.max_tokens, || prompt_estimate);
     let hold = metering::hold(&relay, user_id, worst, &format!("chat:{}", chat.id)).await?;
 

@@ -17,6 +17,8 @@ pub enum ChatsError {
     Invalid(&'static str, String),
     #[error("a model with this name already exists")]
     ModelNameTaken,
+    #[error("the model '{0}' needs a higher tier")]
+    TierRequired(String),
     #[error("the conversation is longer than the model's context window allows")]
     ContextTooLong,
     #[error("no provider key can serve this model right now")]
@@ -49,6 +51,7 @@ impl ErrorCode for ChatsError {
             ChatsError::Invalid(..) => Code::InvalidRequest,
             ChatsError::ModelNameTaken => Code::Conflict,
             ChatsError::ContextTooLong => Code::ContextLengthExceeded,
+            ChatsError::TierRequired(_) => Code::TierRequired,
             ChatsError::NoProvider { .. } => Code::NoProviderAvailable,
             ChatsError::Upstream(error) => match error {
                 ProviderError::Timeout => Code::UpstreamTimeout,
@@ -66,7 +69,7 @@ impl ErrorCode for ChatsError {
     fn param(&self) -> Option<&'static str> {
         match self {
             ChatsError::Invalid(param, _) => Some(param),
-            ChatsError::UnknownModel(_) => Some("model"),
+            ChatsError::UnknownModel(_) | ChatsError::TierRequired(_) => Some("model"),
             ChatsError::ModelNameTaken => Some("name"),
             ChatsError::ContextTooLong => Some("messages"),
             ChatsError::UnsupportedFile => Some("file"),

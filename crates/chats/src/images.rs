@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::ChatsError;
 use crate::catalog::{Modality, ModelView};
 use crate::files::{FileStore, FileView, Purpose, sniff};
-use crate::metering::{Caller, Record, hold, record, record_failure};
+use crate::metering::{Caller, Record, check_tier, hold, record, record_failure};
 use crate::relay::{Relay, elapsed_ms};
 use confab_credits::holds::Hold;
 
@@ -241,7 +241,7 @@ pub async fn edit(
     .await
 }
 
-/// Holds the price of `n` images before any provider is called.
+/// Checks the caller's tier, then holds the price of `n` images, before any provider is called.
 async fn hold_images(
     relay: &Relay,
     caller: Caller,
@@ -249,6 +249,7 @@ async fn hold_images(
     n: u32,
     endpoint: &str,
 ) -> Result<Option<Hold>, ChatsError> {
+    check_tier(relay, caller.user_id, model).await?;
     hold(relay, caller.user_id, model.prices.cost(0, 0, n), endpoint).await
 }
 

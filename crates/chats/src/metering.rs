@@ -36,6 +36,22 @@ pub(crate) struct Record<'a> {
     pub error_code: Option<Code>,
 }
 
+/// Refuses a model above the caller's tier (403 `tier_required`); free models cost no lookup.
+pub(crate) async fn check_tier(
+    relay: &Relay,
+    user_id: i64,
+    model: &ModelView,
+) -> Result<(), ChatsError> {
+    if model.min_tier <= 0 {
+        return Ok(());
+    }
+    let tier = confab_credits::tiers::tier_of(&relay.db, user_id, Utc::now()).await?;
+    if tier.rank() < model.min_tier {
+        return Err(ChatsError::TierRequired(model.name.clone()));
+    }
+    Ok(())
+}
+
 /// Holds `amount` of the caller's credits (nothing for a free request): 402
 /// `insufficient_credits` before any provider is called when it does not fit.
 pub(crate) async fn hold(

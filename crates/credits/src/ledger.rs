@@ -125,14 +125,18 @@ pub struct Credits {
     pub tier_expires_at: Option<DateTime<Utc>>,
 }
 
-impl From<credit_account::Model> for Credits {
-    fn from(row: credit_account::Model) -> Self {
+impl Credits {
+    /// The account as it is at `now`: a lapsed paid tier shows as free.
+    fn of(row: credit_account::Model, now: DateTime<Utc>) -> Self {
+        let tier = crate::tiers::Tier::of(&row.tier, row.tier_expires_at, now);
         Self {
             balance: row.balance,
             held: row.held,
             available: row.balance - row.held,
-            tier: row.tier,
-            tier_expires_at: row.tier_expires_at,
+            tier: tier.as_str().to_owned(),
+            tier_expires_at: row
+                .tier_expires_at
+                .filter(|_| tier != crate::tiers::Tier::Free),
         }
     }
 }
@@ -141,7 +145,7 @@ impl From<credit_account::Model> for Credits {
 pub async fn credits(db: &impl ConnectionTrait, user_id: i64) -> Result<Credits, CreditsError> {
     Ok(
         match credit_account::Entity::find_by_id(user_id).one(db).await? {
-            Some(row) => row.into(),
+            Some(row) => Credits::of(row, Utc::now()),
             None => Credits {
                 balance: 0,
                 held: 0,

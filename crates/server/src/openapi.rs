@@ -42,6 +42,7 @@ use crate::routes;
         routes::credits::own_ledger,
         routes::credits::admin_ledger,
         routes::credits::adjust,
+        routes::credits::set_tier,
         routes::credits::check_in,
         routes::credits::check_ins_of_month,
         routes::models::public,

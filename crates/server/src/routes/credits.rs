@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use confab_core::{Code, PageRequest};
 use confab_credits::check_ins::{self, CheckedIn, Month};
 use confab_credits::ledger::{self, Credits, EntryKind, EntryView, LedgerFilter};
+use confab_credits::tiers::{self, Tier};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -226,6 +227,40 @@ pub async fn check_ins_of_month(
             caller.0.user.id,
             query.month.as_deref(),
             site.tz(),
+            Utc::now(),
+        )
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierChange {
+    pub tier: Tier,
+    /// RFC 3339; when the tier lapses back to free. Absent: it does not.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Sets a user's tier (free, vip, svip) and its expiry.
+#[utoipa::path(put, path = "/api/v1/admin/users/{id}/tier", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path,)), request_body = TierChange, responses(
+        (status = 200, description = "The user's credits and tier", body = Credits),
+        (status = 400, description = "`invalid_request` (`expires_at` in the past), `invalid_body`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+pub async fn set_tier(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    user_id: web::Path<i64>,
+    body: Json<TierChange>,
+) -> Result<web::Json<Credits>, ApiError> {
+    let body = body.into_inner();
+    Ok(web::Json(
+        tiers::set_tier(
+            &state.db,
+            user_id.into_inner(),
+            body.tier,
+            body.expires_at,
             Utc::now(),
         )
         .await?,

@@ -63,6 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .post(admin_users::revoke_sessions),
                 )
                 .service(resource("/admin/users/{id}/credits").post(credits::adjust))
+                .service(resource("/admin/users/{id}/tier").put(credits::set_tier))
                 .service(resource("/admin/ledger").get(credits::admin_ledger))
                 .service(resource("/credits").get(credits::get))
                 .service(resource("/credits/ledger").get(credits::own_ledger))

@@ -6,6 +6,8 @@ use confab_chats::catalog::{self, ModelPatch, ModelView, NewModel, PublicModel};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use confab_credits::tiers;
+
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
@@ -28,12 +30,12 @@ pub struct ModelList {
         (status = 401, description = "Not logged in", body = ErrorBody)))]
 pub async fn public(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
 ) -> Result<web::Json<PublicModelList>, ApiError> {
-    // Tiers arrive with credits; until then every user is tier 0.
+    let tier = tiers::tier_of(&state.db, caller.0.user.id, chrono::Utc::now()).await?;
     let items = state
         .catalog()
-        .available(0)
+        .available(tier.rank())
         .iter()
         .map(|m| PublicModel::from(m.as_ref()))
         .collect();

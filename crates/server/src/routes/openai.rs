@@ -4,6 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use confab_chats::completions::{self, CompletionEvent};
 use confab_chats::images::GenerateImages;
+use confab_credits::tiers;
 use confab_providers::Usage;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -196,10 +197,11 @@ pub async fn chat_completions(
 #[utoipa::path(get, path = "/v1/models", tag = "openai", security(("bearer" = [])),
     responses((status = 200, description = "`{object: list, data: [model]}`", body = Object),
         (status = 401, description = "Missing or bad token", body = ErrorBody)))]
-pub async fn models(state: web::Data<AppState>, _caller: Caller) -> HttpResponse {
+pub async fn models(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let tier = tiers::tier_of(&state.db, caller.0.user.id, chrono::Utc::now()).await?;
     let data: Vec<Value> = state
         .catalog()
-        .available(0)
+        .available(tier.rank())
         .iter()
         .map(|m| {
             json!({
@@ -210,7 +212,7 @@ pub async fn models(state: web::Data<AppState>, _caller: Caller) -> HttpResponse
             })
         })
         .collect();
-    HttpResponse::Ok().json(json!({"object": "list", "data": data}))
+    Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
 }
 
 /// One model, in OpenAI's shape.
@@ -220,12 +222,15 @@ pub async fn models(state: web::Data<AppState>, _caller: Caller) -> HttpResponse
         (status = 404, description = "`model_not_found`", body = ErrorBody)))]
 pub async fn model(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let tier = tiers::tier_of(&state.db, caller.0.user.id, chrono::Utc::now()).await?;
+    // Models above the caller's tier are not theirs to see, as in the list.
     let model = state
         .catalog()
         .get(&name)
+        .filter(|model| model.min_tier <= tier.rank())
         .ok_or_else(|| confab_chats::ChatsError::UnknownModel(name.into_inner()))?;
     Ok(HttpResponse::Ok().json(json!({
         "id": model.name,

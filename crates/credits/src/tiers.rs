@@ -1,0 +1,130 @@
+//! Tiers: free, vip and svip, a paid tier lasting until its expiry. A model's `min_tier` (0 free,
+//! 1 vip, 2 svip) is compared with the caller's tier as it is now.
+
+use chrono::{DateTime, Utc};
+use confab_store::entity::{credit_account, user};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use serde::{Deserialize, Serialize};
+
+use crate::CreditsError;
+use crate::ledger::{self, Credits};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Free,
+    Vip,
+    Svip,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Free => "free",
+            Tier::Vip => "vip",
+            Tier::Svip => "svip",
+        }
+    }
+
+    /// What a model's `min_tier` is compared with.
+    pub fn rank(self) -> i32 {
+        match self {
+            Tier::Free => 0,
+            Tier::Vip => 1,
+            Tier::Svip => 2,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Tier::Free, Tier::Vip, Tier::Svip]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+
+    /// The tier an account has at `now`: a paid tier past its expiry is free again.
+    pub fn of(tier: &str, expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Self {
+        match (Tier::parse(tier), expires_at) {
+            (Some(Tier::Free) | None, _) => Tier::Free,
+            (Some(_), Some(expiry)) if expiry <= now => Tier::Free,
+            (Some(paid), _) => paid,
+        }
+    }
+}
+
+/// The user's tier now (free when they have no account row yet).
+pub async fn tier_of(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Tier, CreditsError> {
+    Ok(credit_account::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .map_or(Tier::Free, |row| {
+            Tier::of(&row.tier, row.tier_expires_at, now)
+        }))
+}
+
+/// An admin sets a user's tier, until `expires_at` (or for good when `None`).
+pub async fn set_tier(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    tier: Tier,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Credits, CreditsError> {
+    match user::Entity::find_by_id(user_id).one(db).await? {
+        Some(row) if row.deleted_at.is_none() => {}
+        _ => return Err(CreditsError::UserNotFound),
+    }
+    if expires_at.is_some_and(|expiry| expiry <= now) {
+        return Err(CreditsError::Invalid(
+            "expires_at",
+            "expires_at must be in the future".into(),
+        ));
+    }
+    let expires_at = if tier == Tier::Free { None } else { expires_at };
+    credit_account::Entity::insert(credit_account::ActiveModel {
+        user_id: Set(user_id),
+        balance: Set(0),
+        held: Set(0),
+        tier: Set(tier.as_str().into()),
+        tier_expires_at: Set(expires_at),
+        updated_at: Set(now),
+    })
+    .on_conflict_do_nothing_on([credit_account::Column::UserId])
+    .exec(db)
+    .await?;
+    credit_account::Entity::update_many()
+        .col_expr(credit_account::Column::Tier, Expr::value(tier.as_str()))
+        .col_expr(
+            credit_account::Column::TierExpiresAt,
+            Expr::value(expires_at),
+        )
+        .col_expr(credit_account::Column::UpdatedAt, Expr::value(now))
+        .filter(credit_account::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    ledger::credits(db, user_id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paid_tiers_lapse_at_expiry() {
+        let now = Utc::now();
+        let later = now + chrono::Duration::days(1);
+        let earlier = now - chrono::Duration::seconds(1);
+        assert_eq!(Tier::of("vip", Some(later), now), Tier::Vip);
+        assert_eq!(Tier::of("svip", None, now), Tier::Svip);
+        assert_eq!(Tier::of("vip", Some(earlier), now), Tier::Free);
+        assert_eq!(Tier::of("free", Some(later), now), Tier::Free);
+        assert_eq!(Tier::of("gold", None, now), Tier::Free);
+        assert!(Tier::Svip.rank() > Tier::Vip.rank());
+    }
+}
