@@ -1,5 +1,6 @@
 //! A server killed with SIGKILL mid-stream: after a restart its hold is released once expired,
-//! nothing is charged for the lost answer, and the ledger still sums to the balance.
+//! nothing is charged for the lost answer, the ledger still sums to the balance, and the answer
+//! is marked interrupted.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::chats::{add_model, new_chat, openai_key, send};
+use crate::chats::{add_model, messages, new_chat, openai_key, send};
 use crate::fake_upstream::{Behavior, FakeUpstream};
 use crate::helpers::{JWT_SECRET, TestApp, expect_status, fresh_database};
 use crate::smtp_sink::SmtpSink;
@@ -117,4 +118,15 @@ async fn a_killed_server_leaves_a_hold_that_expires_uncharged() {
         .map(|e| e["amount"].as_i64().unwrap())
         .sum();
     assert_eq!(sum, 1000);
+    // The answer the dead server was writing ends up interrupted, not streaming for ever.
+    let mut status = Value::Null;
+    for _ in 0..50 {
+        let stored = messages(&app, &user, chat).await;
+        status = stored.last().unwrap()["status"].clone();
+        if status == "interrupted" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "interrupted");
 }

@@ -273,3 +273,26 @@ pub async fn messages(
     let query = query.order_by_asc(message::Column::Id);
     Ok(fetch_page(db, query, page).await?.map(MessageView::from))
 }
+
+/// Answers still `streaming` long after they started belong to a server that died mid-stream:
+/// they become `interrupted` (their credit holds expire the same way, uncharged).
+pub async fn interrupt_orphans(
+    db: &impl ConnectionTrait,
+    started_before: DateTime<Utc>,
+) -> Result<u64, ChatsError> {
+    use sea_orm::sea_query::Expr;
+    let result = message::Entity::update_many()
+        .col_expr(
+            message::Column::Status,
+            Expr::value(MessageStatus::Interrupted.as_str()),
+        )
+        .col_expr(
+            message::Column::Error,
+            Expr::value("the server stopped before the answer was finished"),
+        )
+        .filter(message::Column::Status.eq(MessageStatus::Streaming.as_str()))
+        .filter(message::Column::CreatedAt.lt(started_before))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

@@ -99,8 +99,9 @@ impl Application {
             )
             .await?,
         );
-        spawn_hold_sweeper(
-            relay.meter.clone(),
+        spawn_crash_sweeper(
+            relay.clone(),
+            Duration::from_secs(settings.credits.hold_ttl_secs),
             Duration::from_secs(settings.credits.sweep_secs),
         );
         spawn_reloads(
@@ -248,16 +249,26 @@ async fn relay(
     })
 }
 
-/// Releases the holds of requests whose server died (their expiry has passed).
-fn spawn_hold_sweeper(meter: Meter, every: Duration) {
+/// Cleans up after servers that died mid-request: releases their expired credit holds
+/// (uncharged) and marks their unfinished answers interrupted.
+fn spawn_crash_sweeper(relay: Arc<Relay>, ttl: Duration, every: Duration) {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         loop {
             ticker.tick().await;
-            match meter.release_expired(chrono::Utc::now()).await {
+            let now = chrono::Utc::now();
+            match relay.meter.release_expired(now).await {
                 Ok(0) => {}
                 Ok(released) => tracing::info!(released, "released expired credit holds"),
                 Err(error) => tracing::warn!(%error, "releasing expired credit holds failed"),
+            }
+            let started_before = now - chrono::Duration::from_std(ttl).unwrap_or_default();
+            match confab_chats::chats::interrupt_orphans(&relay.db, started_before).await {
+                Ok(0) => {}
+                Ok(marked) => {
+                    tracing::info!(marked, "marked answers of a stopped server interrupted")
+                }
+                Err(error) => tracing::warn!(%error, "marking orphaned answers failed"),
             }
         }
     });
