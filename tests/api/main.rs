@@ -16,6 +16,7 @@ mod images;
 mod metering;
 mod openai_sdk;
 mod openapi;
+mod reports;
 mod sessions;
 mod tiers;
 mod tokens;

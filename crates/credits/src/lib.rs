@@ -6,6 +6,7 @@ mod error;
 pub mod holds;
 pub mod ledger;
 pub mod pricing;
+pub mod reports;
 pub mod tiers;
 pub mod usage;
 

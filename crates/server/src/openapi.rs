@@ -43,6 +43,8 @@ use crate::routes;
         routes::credits::admin_ledger,
         routes::credits::adjust,
         routes::credits::set_tier,
+        routes::credits::own_usage,
+        routes::credits::admin_usage,
         routes::credits::check_in,
         routes::credits::check_ins_of_month,
         routes::models::public,

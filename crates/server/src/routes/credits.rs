@@ -1,10 +1,11 @@
 //! Credits: the caller's balance and ledger; admins' adjustments and the whole ledger.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use confab_core::{Code, PageRequest};
 use confab_credits::check_ins::{self, CheckedIn, Month};
 use confab_credits::ledger::{self, Credits, EntryKind, EntryView, LedgerFilter};
+use confab_credits::reports::{self, GroupBy, Report};
 use confab_credits::tiers::{self, Tier};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -261,6 +262,91 @@ pub async fn set_tier(
             user_id.into_inner(),
             body.tier,
             body.expires_at,
+            Utc::now(),
+        )
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OwnUsageQuery {
+    /// First day, `YYYY-MM-DD` in the site's time zone (default: 29 days before `to`).
+    pub from: Option<NaiveDate>,
+    /// Last day, inclusive (default: today).
+    pub to: Option<NaiveDate>,
+    /// day (default) | model | key
+    pub group_by: Option<GroupBy>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageReportQuery {
+    /// First day, `YYYY-MM-DD` in the site's time zone (default: 29 days before `to`).
+    pub from: Option<NaiveDate>,
+    /// Last day, inclusive (default: today).
+    pub to: Option<NaiveDate>,
+    /// day (default) | model | key | user
+    pub group_by: Option<GroupBy>,
+    /// Only this user's requests.
+    pub user_id: Option<i64>,
+}
+
+/// The caller's requests, tokens, images and credits over a date range (at most 366 days),
+/// grouped by day, model or API key.
+#[utoipa::path(get, path = "/api/v1/usage", tag = "credits", security(("bearer" = [])),
+    params(OwnUsageQuery), responses(
+        (status = 200, description = "The report", body = Report),
+        (status = 400, description = "`invalid_query`; `invalid_request` (`from` after `to`, range too long, `group_by=user`)", body = ErrorBody),
+        (status = 401, description = "Missing or bad token", body = ErrorBody)))]
+pub async fn own_usage(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<OwnUsageQuery>,
+) -> Result<web::Json<Report>, ApiError> {
+    let group_by = query.group_by.unwrap_or(GroupBy::Day);
+    if group_by == GroupBy::User {
+        return Err(
+            ApiError::new(Code::InvalidRequest, "group_by must be day, model or key")
+                .with_param("group_by"),
+        );
+    }
+    let site = confab_users::settings::load(&state.db).await?;
+    Ok(web::Json(
+        reports::report(
+            &state.db,
+            Some(caller.0.user.id),
+            query.from,
+            query.to,
+            group_by,
+            site.tz(),
+            Utc::now(),
+        )
+        .await?,
+    ))
+}
+
+/// Everyone's (or one user's) requests, tokens, images and credits over a date range, grouped
+/// by day, model, API key or user.
+#[utoipa::path(get, path = "/api/v1/admin/usage", tag = "admin", security(("bearer" = [])),
+    params(UsageReportQuery), responses(
+        (status = 200, description = "The report", body = Report),
+        (status = 400, description = "`invalid_query`; `invalid_request` (`from` after `to`, range too long)", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody)))]
+pub async fn admin_usage(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    query: web::Query<UsageReportQuery>,
+) -> Result<web::Json<Report>, ApiError> {
+    let site = confab_users::settings::load(&state.db).await?;
+    Ok(web::Json(
+        reports::report(
+            &state.db,
+            query.user_id,
+            query.from,
+            query.to,
+            query.group_by.unwrap_or(GroupBy::Day),
+            site.tz(),
             Utc::now(),
         )
         .await?,

@@ -65,6 +65,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/admin/users/{id}/credits").post(credits::adjust))
                 .service(resource("/admin/users/{id}/tier").put(credits::set_tier))
                 .service(resource("/admin/ledger").get(credits::admin_ledger))
+                .service(resource("/admin/usage").get(credits::admin_usage))
+                .service(resource("/usage").get(credits::own_usage))
                 .service(resource("/credits").get(credits::get))
                 .service(resource("/credits/ledger").get(credits::own_ledger))
                 .service(
