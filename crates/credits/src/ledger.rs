@@ -248,17 +248,7 @@ pub async fn apply_in(
     entry: &NewEntry,
     now: DateTime<Utc>,
 ) -> Result<EntryView, CreditsError> {
-    credit_account::Entity::insert(credit_account::ActiveModel {
-        user_id: Set(entry.user_id),
-        balance: Set(0),
-        held: Set(0),
-        tier: Set("free".into()),
-        tier_expires_at: Set(None),
-        updated_at: Set(now),
-    })
-    .on_conflict_do_nothing_on([credit_account::Column::UserId])
-    .exec(txn)
-    .await?;
+    ensure_account(txn, entry.user_id, now).await?;
     let mut update = credit_account::Entity::update_many()
         .col_expr(
             credit_account::Column::Balance,
@@ -282,6 +272,38 @@ pub async fn apply_in(
         .await?
         .ok_or(CreditsError::InsufficientCredits)?;
     insert_entry(txn, entry, account.balance, now).await
+}
+
+/// Creates the user's account row (empty, free tier) unless it exists.
+pub(crate) async fn ensure_account(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), CreditsError> {
+    credit_account::Entity::insert(credit_account::ActiveModel {
+        user_id: Set(user_id),
+        balance: Set(0),
+        held: Set(0),
+        tier: Set("free".into()),
+        tier_expires_at: Set(None),
+        updated_at: Set(now),
+    })
+    .on_conflict_do_nothing_on([credit_account::Column::UserId])
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+/// Admins act only on users that exist and are not deleted.
+pub(crate) async fn ensure_user(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+) -> Result<(), CreditsError> {
+    use confab_store::entity::user;
+    match user::Entity::find_by_id(user_id).one(db).await? {
+        Some(row) if row.deleted_at.is_none() => Ok(()),
+        _ => Err(CreditsError::UserNotFound),
+    }
 }
 
 /// Appends the entry for a balance change already made in this transaction.
@@ -354,11 +376,7 @@ pub async fn adjust<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    use confab_store::entity::user;
-    match user::Entity::find_by_id(user_id).one(db).await? {
-        Some(row) if row.deleted_at.is_none() => {}
-        _ => return Err(CreditsError::UserNotFound),
-    }
+    ensure_user(db, user_id).await?;
     let idempotency_key = match idempotency_key {
         Some(key) => format!("adjustment:{key}"),
         None => format!("adjustment:{}", uuid::Uuid::new_v4().simple()),

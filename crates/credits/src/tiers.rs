@@ -2,9 +2,9 @@
 //! 1 vip, 2 svip) is compared with the caller's tier as it is now.
 
 use chrono::{DateTime, Utc};
-use confab_store::entity::{credit_account, user};
+use confab_store::entity::credit_account;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use crate::CreditsError;
@@ -76,10 +76,7 @@ pub async fn set_tier(
     expires_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Credits, CreditsError> {
-    match user::Entity::find_by_id(user_id).one(db).await? {
-        Some(row) if row.deleted_at.is_none() => {}
-        _ => return Err(CreditsError::UserNotFound),
-    }
+    ledger::ensure_user(db, user_id).await?;
     if expires_at.is_some_and(|expiry| expiry <= now) {
         return Err(CreditsError::Invalid(
             "expires_at",
@@ -87,17 +84,7 @@ pub async fn set_tier(
         ));
     }
     let expires_at = if tier == Tier::Free { None } else { expires_at };
-    credit_account::Entity::insert(credit_account::ActiveModel {
-        user_id: Set(user_id),
-        balance: Set(0),
-        held: Set(0),
-        tier: Set(tier.as_str().into()),
-        tier_expires_at: Set(expires_at),
-        updated_at: Set(now),
-    })
-    .on_conflict_do_nothing_on([credit_account::Column::UserId])
-    .exec(db)
-    .await?;
+    ledger::ensure_account(db, user_id, now).await?;
     credit_account::Entity::update_many()
         .col_expr(credit_account::Column::Tier, Expr::value(tier.as_str()))
         .col_expr(

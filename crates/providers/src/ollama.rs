@@ -40,31 +40,19 @@ impl Ollama {
     }
 
     fn chat_body(target: &Target, request: &ChatRequest, stream: bool) -> Value {
-        let mut options = Map::new();
-        let mut put = |name: &str, value: Option<Value>| {
-            if let Some(value) = value {
-                options.insert(name.to_owned(), value);
-            }
-        };
-        put("temperature", request.temperature.map(Value::from));
-        put("top_p", request.top_p.map(Value::from));
-        put("num_predict", request.max_tokens.map(Value::from));
-        put(
-            "presence_penalty",
-            request.presence_penalty.map(Value::from),
-        );
-        put(
-            "frequency_penalty",
-            request.frequency_penalty.map(Value::from),
-        );
-        put("seed", request.seed.map(Value::from));
-        put(
-            "stop",
-            request.stop.clone().map(|stop| match stop {
+        let mut options: Map<String, Value> = request
+            .sampling("num_predict")
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        if let Some(stop) = request.stop.clone() {
+            // Ollama takes a list only.
+            let stop = match stop {
                 Value::String(s) => json!([s]),
                 other => other,
-            }),
-        );
+            };
+            options.insert("stop".into(), stop);
+        }
         json!({
             "model": target.model,
             "messages": request.messages.iter().map(to_ollama_message).collect::<Vec<_>>(),

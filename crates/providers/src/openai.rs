@@ -61,24 +61,12 @@ impl OpenAi {
         } else {
             body.remove("stream_options");
         }
-        let mut put = |name: &str, value: Option<Value>| {
-            if let Some(value) = value {
-                body.insert(name.to_owned(), value);
-            }
-        };
-        put("temperature", request.temperature.map(Value::from));
-        put("top_p", request.top_p.map(Value::from));
-        put("max_tokens", request.max_tokens.map(Value::from));
-        put(
-            "presence_penalty",
-            request.presence_penalty.map(Value::from),
-        );
-        put(
-            "frequency_penalty",
-            request.frequency_penalty.map(Value::from),
-        );
-        put("stop", request.stop.clone());
-        put("seed", request.seed.map(Value::from));
+        for (name, value) in request.sampling("max_tokens") {
+            body.insert(name.to_owned(), value);
+        }
+        if let Some(stop) = request.stop.clone() {
+            body.insert("stop".into(), stop);
+        }
         Value::Object(body)
     }
 

@@ -91,6 +91,24 @@ pub struct ChatRequest {
     pub extra: Map<String, Value>,
 }
 
+impl ChatRequest {
+    /// The sampling parameters that were set, by OpenAI's names (but the output limit's, which
+    /// providers name differently), for an adapter to put into its body.
+    pub(crate) fn sampling(&self, max_tokens_name: &'static str) -> Vec<(&'static str, Value)> {
+        [
+            ("temperature", self.temperature.map(Value::from)),
+            ("top_p", self.top_p.map(Value::from)),
+            (max_tokens_name, self.max_tokens.map(Value::from)),
+            ("presence_penalty", self.presence_penalty.map(Value::from)),
+            ("frequency_penalty", self.frequency_penalty.map(Value::from)),
+            ("seed", self.seed.map(Value::from)),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect()
+    }
+}
+
 /// Token counts as the provider reported them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {

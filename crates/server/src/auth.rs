@@ -18,6 +18,16 @@ use crate::state::AppState;
 /// The authenticated caller of a request.
 pub struct Caller(pub Principal);
 
+impl Caller {
+    /// Who a relayed request's usage record and charge belong to.
+    pub fn usage(&self) -> confab_chats::completions::Caller {
+        confab_chats::completions::Caller {
+            user_id: self.0.user.id,
+            api_key_id: None,
+        }
+    }
+}
+
 /// An authenticated caller whose role is admin now (checked against the database).
 pub struct Admin(pub Principal);
 

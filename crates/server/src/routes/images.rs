@@ -4,7 +4,6 @@ use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use confab_chats::ChatsError;
-use confab_chats::completions::Caller as UsageCaller;
 use confab_chats::files::FileView;
 use confab_chats::images::{self, EditImages, GenerateImages, Images, ResponseFormat, Source};
 use confab_core::Code;
@@ -82,13 +81,6 @@ pub fn base_url(state: &AppState, req: &HttpRequest) -> String {
     format!("{scheme}://{host}")
 }
 
-pub fn usage_caller(caller: &Caller) -> UsageCaller {
-    UsageCaller {
-        user_id: caller.0.user.id,
-        api_key_id: None,
-    }
-}
-
 fn view(images: Images, base: &str) -> ImagesView {
     let count = u32::try_from(images.images.len()).unwrap_or(u32::MAX);
     ImagesView {
@@ -135,7 +127,7 @@ pub async fn generations(
     let images = images::generate(
         &state.relay,
         &state.files,
-        usage_caller(&caller),
+        caller.usage(),
         body.into_inner(),
     )
     .await?;
@@ -219,7 +211,7 @@ pub async fn edits(
         seed: form.parse("seed")?,
         response_format,
     };
-    let images = images::edit(&state.relay, &state.files, usage_caller(&caller), request).await?;
+    let images = images::edit(&state.relay, &state.files, caller.usage(), request).await?;
     Ok(HttpResponse::Ok().json(view(images, &base_url(&state, &req))))
 }
 

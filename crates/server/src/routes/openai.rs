@@ -107,7 +107,7 @@ pub async fn chat_completions(
     body: Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
     let chat = completions::parse_openai_chat(&state.relay, body.into_inner())?;
-    let usage_caller = images::usage_caller(&caller);
+    let usage_caller = caller.usage();
     let id = completion_id();
     let created = chrono::Utc::now().timestamp();
     let model = chat.model.name.clone();
@@ -272,7 +272,7 @@ pub async fn image_generations(
     let images = confab_chats::images::generate(
         &state.relay,
         &state.files,
-        images::usage_caller(&caller),
+        caller.usage(),
         body.into_inner(),
     )
     .await?;
