@@ -6,6 +6,7 @@ mod m20261121_000001_accounts;
 mod m20261121_000002_chats;
 mod m20261121_000003_credits;
 mod m20261121_000004_check_ins;
+mod m20261121_000005_keys_and_codes;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_chats::Migration),
             Box::new(m20261121_000003_credits::Migration),
             Box::new(m20261121_000004_check_ins::Migration),
+            Box::new(m20261121_000005_keys_and_codes::Migration),
         ]
     }
 }

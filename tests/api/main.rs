@@ -7,6 +7,7 @@ mod smtp_sink;
 
 mod accounts;
 mod admin;
+mod api_keys;
 mod chats;
 mod check_ins;
 mod crash;

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use crate::catalog::{Modality, ModelView};
 use crate::error::upstream_message;
 pub use crate::metering::Caller;
-use crate::metering::{Record, check_tier, hold, record, record_failure, worst_case};
+use crate::metering::{Billing, Record, admit, hold, record, record_failure, worst_case};
 use crate::relay::{Relay, elapsed_ms};
 use crate::{ChatsError, tokens};
 
@@ -162,7 +162,7 @@ pub async fn complete(
     caller: Caller,
     chat: OpenAiChat,
 ) -> Result<Completion, ChatsError> {
-    let hold = hold_worst_case(relay, caller, &chat).await?;
+    let billing = hold_worst_case(relay, &caller, &chat).await?;
     let started_at = Instant::now();
     match relay.complete(&chat.model, &chat.request).await {
         Ok((lease, mut completion)) => {
@@ -177,9 +177,9 @@ pub async fn complete(
             let latency = elapsed_ms(started_at);
             record(
                 relay,
-                hold,
+                billing,
                 Record {
-                    caller,
+                    caller: &caller,
                     endpoint: ENDPOINT,
                     model: &chat.model,
                     key_id: Some(lease.key_id),
@@ -197,8 +197,8 @@ pub async fn complete(
         Err(error) => {
             record_failure(
                 relay,
-                hold,
-                caller,
+                billing,
+                &caller,
                 ENDPOINT,
                 &chat.model,
                 &error,
@@ -210,18 +210,19 @@ pub async fn complete(
     }
 }
 
-/// Checks the caller's tier, then holds what the completion may cost at most, before any
-/// provider is called.
+/// Admits the caller to the model, then holds what the completion may cost at most, before
+/// any provider is called.
 async fn hold_worst_case(
     relay: &Relay,
-    caller: Caller,
+    caller: &Caller,
     chat: &OpenAiChat,
-) -> Result<Option<confab_credits::holds::Hold>, ChatsError> {
-    check_tier(relay, caller.user_id, &chat.model).await?;
-    let worst = worst_case(&chat.model, chat.request.max_tokens, || {
+) -> Result<Billing, ChatsError> {
+    let rate = admit(relay, caller, &chat.model).await?;
+    let worst = worst_case(&chat.model, &rate, chat.request.max_tokens, || {
         tokens::count_messages(&chat.request.messages)
     });
-    hold(relay, caller.user_id, worst, ENDPOINT).await
+    let hold = hold(relay, caller, worst, ENDPOINT).await?;
+    Ok(Billing { rate, hold })
 }
 
 /// Starts a streamed completion; the receiver yields events until the stream ends.
@@ -230,15 +231,15 @@ pub async fn stream(
     caller: Caller,
     chat: OpenAiChat,
 ) -> Result<mpsc::Receiver<CompletionEvent>, ChatsError> {
-    let hold = hold_worst_case(&relay, caller, &chat).await?;
+    let billing = hold_worst_case(&relay, &caller, &chat).await?;
     let started_at = Instant::now();
     let started = match relay.start_stream(&chat.model, &chat.request).await {
         Ok(started) => started,
         Err(error) => {
             record_failure(
                 &relay,
-                hold,
-                caller,
+                billing,
+                &caller,
                 ENDPOINT,
                 &chat.model,
                 &error,
@@ -288,9 +289,9 @@ pub async fn stream(
         };
         record(
             &relay,
-            hold,
+            billing,
             Record {
-                caller,
+                caller: &caller,
                 endpoint: ENDPOINT,
                 model: &chat.model,
                 key_id: Some(relayed.key_id),

@@ -9,7 +9,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use confab_core::Code;
 use confab_credits::NewUsage;
-use confab_credits::holds::{Charge, Hold};
+use confab_credits::holds::Charge;
 use confab_providers::{ChatEvent, ChatRequest, Usage};
 use confab_store::entity::{chat, message};
 use sea_orm::{
@@ -23,7 +23,7 @@ use crate::ChatsError;
 use crate::catalog::Modality;
 use crate::chats::{self, DEFAULT_TITLE, MessageStatus, MessageView};
 use crate::error::upstream_message;
-use crate::metering::{self, worst_case};
+use crate::metering::{self, Billing, Caller, worst_case};
 use crate::relay::{Relay, Relayed, elapsed_ms};
 use crate::tokens::{self, Turn};
 
@@ -102,11 +102,12 @@ fn check_range(
 /// Before that, failures are errors (the question and a failed answer are stored).
 pub async fn send_message(
     relay: Arc<Relay>,
-    user_id: i64,
+    caller: Caller,
     chat_id: i64,
     request: SendMessage,
 ) -> Result<mpsc::Receiver<ChatStreamEvent>, ChatsError> {
     let started_at = Instant::now();
+    let user_id = caller.user_id;
     let db = &relay.db;
     let content = request.content.trim();
     if content.is_empty() {
@@ -198,9 +199,11 @@ pub async fn send_message(
     let messages =
         tokens::trim(system.as_ref(), &chain, budget).ok_or(ChatsError::ContextTooLong)?;
     let prompt_estimate = tokens::count_messages(&messages);
-    metering::check_tier(&relay, user_id, &model).await?;
-    let worst = worst_case(&model, request.max_tokens, || prompt_estimate);
-    let hold = metering::hold(&relay, user_id, worst, &format!("chat:{}", chat.id)).await?;
+    let rate = metering::admit(&relay, &caller, &model).await?;
+    let worst = worst_case(&model, &rate, request.max_tokens, || prompt_estimate);
+    let hold = metering::hold(&relay, &caller, worst, &format!("chat:{}", chat.id)).await?;
+    let billing = Billing { rate, hold };
+    let api_key_id = caller.api_key_id();
 
     let params = json!({
         "temperature": request.temperature,
@@ -225,7 +228,7 @@ pub async fn send_message(
     let (question, answer) = match stored {
         Ok(turn) => turn,
         Err(error) => {
-            metering::settle(&relay, hold, nothing_charged()).await;
+            metering::settle(&relay, billing.hold, nothing_charged()).await;
             return Err(error);
         }
     };
@@ -252,13 +255,12 @@ pub async fn send_message(
                 key_id: None,
                 error: Some((code, error.to_string())),
             };
-            finish(&relay, &answer, outcome, &model.prices, hold, now).await?;
+            finish(&relay, &answer, outcome, billing, api_key_id, now).await?;
             return Err(error);
         }
     };
 
     let (sender, receiver) = mpsc::channel(16);
-    let prices = model.prices;
     tokio::spawn(async move {
         let assistant_message_id = answer.id;
         // A client gone already is noticed by the pump, which still records the answer.
@@ -286,7 +288,7 @@ pub async fn send_message(
         let usage = outcome.usage;
         let status = outcome.status;
         let error = outcome.error.clone();
-        match finish(&relay, &answer, outcome, &prices, hold, now).await {
+        match finish(&relay, &answer, outcome, billing, api_key_id, now).await {
             Ok((saved, cost)) => {
                 let event = match (status, error) {
                     (MessageStatus::Failed, Some((code, message))) => {
@@ -421,8 +423,8 @@ async fn finish(
     relay: &Relay,
     answer: &message::Model,
     outcome: Outcome,
-    prices: &confab_credits::Prices,
-    hold: Option<Hold>,
+    billing: Billing,
+    api_key_id: Option<i64>,
     at: DateTime<Utc>,
 ) -> Result<(MessageView, i64), ChatsError> {
     let clamp = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
@@ -430,7 +432,7 @@ async fn finish(
     let cost = if outcome.status == MessageStatus::Failed && outcome.content.is_empty() {
         0
     } else {
-        prices.cost(
+        billing.rate.cost(
             outcome.usage.prompt_tokens,
             outcome.usage.completion_tokens,
             0,
@@ -439,7 +441,7 @@ async fn finish(
     let model = answer.model.as_deref().unwrap_or_default();
     let cost = metering::settle(
         relay,
-        hold,
+        billing.hold,
         Charge {
             cost,
             reason: format!(
@@ -471,7 +473,7 @@ async fn finish(
             user_id: saved.user_id,
             chat_id: Some(saved.chat_id),
             message_id: Some(saved.id),
-            api_key_id: None,
+            api_key_id,
             endpoint: "chat",
             model: saved.model.clone().unwrap_or_default(),
             provider_key_id: outcome.key_id,

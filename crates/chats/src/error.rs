@@ -19,6 +19,8 @@ pub enum ChatsError {
     ModelNameTaken,
     #[error("the model '{0}' needs a higher tier")]
     TierRequired(String),
+    #[error("this API key may not use the model '{0}'")]
+    ModelNotAllowed(String),
     #[error("the conversation is longer than the model's context window allows")]
     ContextTooLong,
     #[error("no provider key can serve this model right now")]
@@ -52,6 +54,7 @@ impl ErrorCode for ChatsError {
             ChatsError::ModelNameTaken => Code::Conflict,
             ChatsError::ContextTooLong => Code::ContextLengthExceeded,
             ChatsError::TierRequired(_) => Code::TierRequired,
+            ChatsError::ModelNotAllowed(_) => Code::ModelNotAllowed,
             ChatsError::NoProvider { .. } => Code::NoProviderAvailable,
             ChatsError::Upstream(error) => match error {
                 ProviderError::Timeout => Code::UpstreamTimeout,
@@ -69,7 +72,9 @@ impl ErrorCode for ChatsError {
     fn param(&self) -> Option<&'static str> {
         match self {
             ChatsError::Invalid(param, _) => Some(param),
-            ChatsError::UnknownModel(_) | ChatsError::TierRequired(_) => Some("model"),
+            ChatsError::UnknownModel(_)
+            | ChatsError::TierRequired(_)
+            | ChatsError::ModelNotAllowed(_) => Some("model"),
             ChatsError::ModelNameTaken => Some("name"),
             ChatsError::ContextTooLong => Some("messages"),
             ChatsError::UnsupportedFile => Some("file"),

@@ -10,9 +10,8 @@ use serde::Deserialize;
 use crate::ChatsError;
 use crate::catalog::{Modality, ModelView};
 use crate::files::{FileStore, FileView, Purpose, sniff};
-use crate::metering::{Caller, Record, check_tier, hold, record, record_failure};
+use crate::metering::{Billing, Caller, Record, admit, hold, record, record_failure};
 use crate::relay::{Relay, elapsed_ms};
-use confab_credits::holds::Hold;
 
 /// Most images one request may ask for (OpenAI's own limit).
 pub const MAX_IMAGES: u32 = 10;
@@ -178,11 +177,11 @@ pub async fn generate(
     let model = image_model(relay, &request.model)?;
     let format = request.response_format.unwrap_or_default();
     let request = image_request(request)?;
-    let hold = hold_images(relay, caller, &model, request.n, "images").await?;
+    let metered = hold_images(relay, &caller, &model, request.n, "images").await?;
     let started_at = Instant::now();
     let result = relay.generate_images(&model, &request).await;
     finish(
-        relay, files, caller, "images", &model, format, started_at, hold, result,
+        relay, files, &caller, "images", &model, format, started_at, metered, result,
     )
     .await
 }
@@ -224,33 +223,35 @@ pub async fn edit(
         strength: request.strength,
         seed: request.seed,
     };
-    let hold = hold_images(relay, caller, &model, n, "image_edits").await?;
+    let metered = hold_images(relay, &caller, &model, n, "image_edits").await?;
     let started_at = Instant::now();
     let result = relay.edit_images(&model, &edit).await;
     finish(
         relay,
         files,
-        caller,
+        &caller,
         "image_edits",
         &model,
         request.response_format,
         started_at,
-        hold,
+        metered,
         result,
     )
     .await
 }
 
-/// Checks the caller's tier, then holds the price of `n` images, before any provider is called.
+/// Admits the caller to the model, then holds the price of `n` images, before any provider is
+/// called.
 async fn hold_images(
     relay: &Relay,
-    caller: Caller,
+    caller: &Caller,
     model: &ModelView,
     n: u32,
     endpoint: &str,
-) -> Result<Option<Hold>, ChatsError> {
-    check_tier(relay, caller.user_id, model).await?;
-    hold(relay, caller.user_id, model.prices.cost(0, 0, n), endpoint).await
+) -> Result<Billing, ChatsError> {
+    let rate = admit(relay, caller, model).await?;
+    let hold = hold(relay, caller, rate.cost(0, 0, n), endpoint).await?;
+    Ok(Billing { rate, hold })
 }
 
 /// Stores what the provider returned, charges it and leaves the usage record, success or not.
@@ -258,18 +259,18 @@ async fn hold_images(
 async fn finish(
     relay: &Relay,
     files: &FileStore,
-    caller: Caller,
+    caller: &Caller,
     endpoint: &'static str,
     model: &ModelView,
     format: ResponseFormat,
     started_at: Instant,
-    hold: Option<Hold>,
+    billing: Billing,
     result: Result<(confab_keys::Lease, Vec<GeneratedImage>), ChatsError>,
 ) -> Result<Images, ChatsError> {
     let (lease, generated) = match result {
         Ok(done) => done,
         Err(error) => {
-            record_failure(relay, hold, caller, endpoint, model, &error, started_at).await;
+            record_failure(relay, billing, caller, endpoint, model, &error, started_at).await;
             return Err(error);
         }
     };
@@ -279,7 +280,7 @@ async fn finish(
     // storing, so a storage failure still leaves the record.
     let cost = record(
         relay,
-        hold,
+        billing,
         Record {
             caller,
             endpoint,

@@ -2,27 +2,49 @@
 //! and the usage record every relayed request leaves (chat turns write their own record, with
 //! the chat and message they belong to, but hold and settle the same way).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
 use confab_core::{Code, ErrorCode};
 use confab_credits::NewUsage;
 use confab_credits::holds::{Charge, Hold};
+use confab_credits::pricing::Rate;
+use confab_keys::api_keys::KeyGrant;
 use confab_providers::Usage;
 
 use crate::ChatsError;
 use crate::catalog::ModelView;
 use crate::relay::{Relay, elapsed_ms};
 
-/// Who asks, for the usage record.
-#[derive(Debug, Clone, Copy)]
+/// Who asks: the account that pays, and the API key the request came with (its allowed models
+/// and credit limit apply; the usage record names it).
+#[derive(Debug, Clone)]
 pub struct Caller {
     pub user_id: i64,
-    pub api_key_id: Option<i64>,
+    pub key: Option<Arc<KeyGrant>>,
+}
+
+impl Caller {
+    /// A signed-in user, without a key.
+    pub fn user(user_id: i64) -> Self {
+        Self { user_id, key: None }
+    }
+
+    pub fn api_key_id(&self) -> Option<i64> {
+        self.key.as_ref().map(|key| key.id)
+    }
+}
+
+/// How a request is paid for: the rate the caller pays and the hold taken for it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Billing {
+    pub rate: Rate,
+    pub hold: Option<Hold>,
 }
 
 pub(crate) struct Record<'a> {
-    pub caller: Caller,
+    pub caller: &'a Caller,
     /// completions | images | image_edits
     pub endpoint: &'static str,
     pub model: &'a ModelView,
@@ -36,33 +58,51 @@ pub(crate) struct Record<'a> {
     pub error_code: Option<Code>,
 }
 
-/// Refuses a model above the caller's tier (403 `tier_required`); free models cost no lookup.
-pub(crate) async fn check_tier(
+/// Lets the caller use the model or says why not: a model the API key does not allow (403
+/// `model_not_allowed`), one above the caller's tier (403 `tier_required`). Returns what the
+/// caller pays for it (the tier's multiplier applied).
+pub(crate) async fn admit(
     relay: &Relay,
-    user_id: i64,
+    caller: &Caller,
     model: &ModelView,
-) -> Result<(), ChatsError> {
-    if model.min_tier <= 0 {
-        return Ok(());
+) -> Result<Rate, ChatsError> {
+    if let Some(key) = &caller.key
+        && !key.allows_model(&model.name)
+    {
+        return Err(ChatsError::ModelNotAllowed(model.name.clone()));
     }
-    let tier = confab_credits::tiers::tier_of(&relay.db, user_id, Utc::now()).await?;
+    let (tier, rate) = confab_credits::tiers::rate_for(
+        &relay.db,
+        caller.user_id,
+        model.prices,
+        model.min_tier,
+        Utc::now(),
+    )
+    .await?;
     if tier.rank() < model.min_tier {
         return Err(ChatsError::TierRequired(model.name.clone()));
     }
-    Ok(())
+    Ok(rate)
 }
 
-/// Holds `amount` of the caller's credits (nothing for a free request): 402
-/// `insufficient_credits` before any provider is called when it does not fit.
+/// Holds `amount` of the caller's credits, and of their key's credit limit (nothing for a free
+/// request): 402 `insufficient_credits` or `credit_limit_reached` before any provider is
+/// called when it does not fit.
 pub(crate) async fn hold(
     relay: &Relay,
-    user_id: i64,
+    caller: &Caller,
     amount: i64,
     reference: &str,
 ) -> Result<Option<Hold>, ChatsError> {
     Ok(relay
         .meter
-        .hold(user_id, amount, reference, Utc::now())
+        .hold(
+            caller.user_id,
+            caller.api_key_id(),
+            amount,
+            reference,
+            Utc::now(),
+        )
         .await?)
 }
 
@@ -80,19 +120,17 @@ pub(crate) async fn settle(relay: &Relay, hold: Option<Hold>, charge: Charge) ->
 }
 
 /// What a relayed request's tokens or images cost; a failure that produced nothing is free.
-pub(crate) fn cost_of(model: &ModelView, status: &str, usage: Usage, images: u32) -> i64 {
+pub(crate) fn cost_of(rate: &Rate, status: &str, usage: Usage, images: u32) -> i64 {
     if status == "failed" && usage.completion_tokens == 0 && images == 0 {
         0
     } else {
-        model
-            .prices
-            .cost(usage.prompt_tokens, usage.completion_tokens, images)
+        rate.cost(usage.prompt_tokens, usage.completion_tokens, images)
     }
 }
 
 /// Settles the request's hold and writes its usage record with what was charged.
-pub(crate) async fn record(relay: &Relay, hold: Option<Hold>, r: Record<'_>) -> i64 {
-    let cost = cost_of(r.model, r.status, r.usage, r.images);
+pub(crate) async fn record(relay: &Relay, billing: Billing, r: Record<'_>) -> i64 {
+    let cost = cost_of(&billing.rate, r.status, r.usage, r.images);
     let reason = if r.images > 0 {
         format!("{} {}: {} images", r.endpoint, r.model.name, r.images)
     } else {
@@ -103,7 +141,7 @@ pub(crate) async fn record(relay: &Relay, hold: Option<Hold>, r: Record<'_>) -> 
     };
     let cost = settle(
         relay,
-        hold,
+        billing.hold,
         Charge {
             cost,
             reason,
@@ -117,7 +155,7 @@ pub(crate) async fn record(relay: &Relay, hold: Option<Hold>, r: Record<'_>) -> 
             user_id: r.caller.user_id,
             chat_id: None,
             message_id: None,
-            api_key_id: r.caller.api_key_id,
+            api_key_id: r.caller.api_key_id(),
             endpoint: r.endpoint,
             model: r.model.name.clone(),
             provider_key_id: r.key_id,
@@ -138,8 +176,8 @@ pub(crate) async fn record(relay: &Relay, hold: Option<Hold>, r: Record<'_>) -> 
 /// A failure before any key answered still leaves a record.
 pub(crate) async fn record_failure(
     relay: &Relay,
-    hold: Option<Hold>,
-    caller: Caller,
+    billing: Billing,
+    caller: &Caller,
     endpoint: &'static str,
     model: &ModelView,
     error: &ChatsError,
@@ -147,7 +185,7 @@ pub(crate) async fn record_failure(
 ) {
     record(
         relay,
-        hold,
+        billing,
         Record {
             caller,
             endpoint,
@@ -168,15 +206,16 @@ pub(crate) async fn record_failure(
 /// every token it may generate.
 pub(crate) fn worst_case(
     model: &ModelView,
+    rate: &Rate,
     max_tokens: Option<u32>,
     prompt_tokens: impl FnOnce() -> u32,
 ) -> i64 {
     let max_output =
         max_tokens.unwrap_or_else(|| u32::try_from(model.max_output_tokens).unwrap_or(4096));
-    let prompt = if model.prices.per_1k_prompt_tokens > 0 {
+    let prompt = if rate.prices.per_1k_prompt_tokens > 0 {
         prompt_tokens()
     } else {
         0
     };
-    model.prices.cost(prompt, max_output, 0)
+    rate.cost(prompt, max_output, 0)
 }

@@ -24,6 +24,12 @@ pub enum CryptoError {
     OpenSsl(#[from] openssl::error::ErrorStack),
 }
 
+/// What is stored of a high-entropy secret (refresh tokens, API keys, card codes): its SHA-256,
+/// hex. Enough for random values of 80 bits and more; low-entropy codes use a keyed hash.
+pub fn sha256_hex(secret: &str) -> String {
+    hex::encode(openssl::sha::sha256(secret.as_bytes()))
+}
+
 /// Encrypts and decrypts small secrets under the server's master key.
 #[derive(Clone)]
 pub struct SecretBox {

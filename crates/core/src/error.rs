@@ -24,16 +24,24 @@ pub enum Code {
     TokenRevoked,
     InvalidCredentials,
     InvalidRefreshToken,
+    InvalidApiKey,
+    ApiKeyExpired,
+    ApiKeyDisabled,
     // 402
     InsufficientCredits,
+    CreditLimitReached,
     // 403
     Forbidden,
     AccountDisabled,
     RegistrationClosed,
     TierRequired,
     ModelNotAllowed,
+    ApiKeyNotAllowed,
+    IpNotAllowed,
+    ChatNotAllowed,
     // 404, 405
     NotFound,
+    RedemptionCodeNotFound,
     ModelNotFound,
     MethodNotAllowed,
     // 409
@@ -43,12 +51,16 @@ pub enum Code {
     EmailTaken,
     LastAdmin,
     Conflict,
+    RedemptionCodeUsed,
+    RedemptionCodeExpired,
+    RedemptionCodeVoided,
     // 413, 415
     PayloadTooLarge,
     UnsupportedMediaType,
     UnsupportedFileType,
     // 429
     RateLimited,
+    DailyLimitReached,
     // 5xx
     Internal,
     EmailDeliveryFailed,
@@ -80,13 +92,21 @@ impl Code {
             Code::TokenRevoked => "token_revoked",
             Code::InvalidCredentials => "invalid_credentials",
             Code::InvalidRefreshToken => "invalid_refresh_token",
+            Code::InvalidApiKey => "invalid_api_key",
+            Code::ApiKeyExpired => "api_key_expired",
+            Code::ApiKeyDisabled => "api_key_disabled",
             Code::InsufficientCredits => "insufficient_credits",
+            Code::CreditLimitReached => "credit_limit_reached",
             Code::Forbidden => "forbidden",
             Code::AccountDisabled => "account_disabled",
             Code::RegistrationClosed => "registration_closed",
             Code::TierRequired => "tier_required",
             Code::ModelNotAllowed => "model_not_allowed",
+            Code::ApiKeyNotAllowed => "api_key_not_allowed",
+            Code::IpNotAllowed => "ip_not_allowed",
+            Code::ChatNotAllowed => "chat_not_allowed",
             Code::NotFound => "not_found",
+            Code::RedemptionCodeNotFound => "redemption_code_not_found",
             Code::ModelNotFound => "model_not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::AlreadyInitialized => "already_initialized",
@@ -95,10 +115,14 @@ impl Code {
             Code::EmailTaken => "email_taken",
             Code::LastAdmin => "last_admin",
             Code::Conflict => "conflict",
+            Code::RedemptionCodeUsed => "redemption_code_used",
+            Code::RedemptionCodeExpired => "redemption_code_expired",
+            Code::RedemptionCodeVoided => "redemption_code_voided",
             Code::PayloadTooLarge => "payload_too_large",
             Code::UnsupportedMediaType => "unsupported_media_type",
             Code::UnsupportedFileType => "unsupported_file_type",
             Code::RateLimited => "rate_limited",
+            Code::DailyLimitReached => "daily_limit_reached",
             Code::Internal => "internal_error",
             Code::EmailDeliveryFailed => "email_delivery_failed",
             Code::ServiceUnavailable => "service_unavailable",
@@ -128,24 +152,33 @@ impl Code {
             | Code::TokenExpired
             | Code::TokenRevoked
             | Code::InvalidCredentials
-            | Code::InvalidRefreshToken => 401,
-            Code::InsufficientCredits => 402,
+            | Code::InvalidRefreshToken
+            | Code::InvalidApiKey
+            | Code::ApiKeyExpired
+            | Code::ApiKeyDisabled => 401,
+            Code::InsufficientCredits | Code::CreditLimitReached => 402,
             Code::Forbidden
             | Code::AccountDisabled
             | Code::RegistrationClosed
             | Code::TierRequired
-            | Code::ModelNotAllowed => 403,
-            Code::NotFound | Code::ModelNotFound => 404,
+            | Code::ModelNotAllowed
+            | Code::ApiKeyNotAllowed
+            | Code::IpNotAllowed
+            | Code::ChatNotAllowed => 403,
+            Code::NotFound | Code::ModelNotFound | Code::RedemptionCodeNotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::AlreadyInitialized
             | Code::AlreadyCheckedIn
             | Code::UsernameTaken
             | Code::EmailTaken
             | Code::LastAdmin
-            | Code::Conflict => 409,
+            | Code::Conflict
+            | Code::RedemptionCodeUsed
+            | Code::RedemptionCodeExpired
+            | Code::RedemptionCodeVoided => 409,
             Code::PayloadTooLarge => 413,
             Code::UnsupportedMediaType | Code::UnsupportedFileType => 415,
-            Code::RateLimited => 429,
+            Code::RateLimited | Code::DailyLimitReached => 429,
             Code::Internal => 500,
             Code::EmailDeliveryFailed | Code::UpstreamError => 502,
             Code::ServiceUnavailable | Code::NoProviderAvailable => 503,

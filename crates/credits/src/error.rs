@@ -7,6 +7,8 @@ pub enum CreditsError {
     Invalid(&'static str, String),
     #[error("not enough credits")]
     InsufficientCredits,
+    #[error("this API key has reached its credit limit")]
+    CreditLimitReached,
     #[error("this idempotency key was already used for a different change")]
     IdempotencyConflict,
     #[error("user not found")]
@@ -22,6 +24,7 @@ impl ErrorCode for CreditsError {
         match self {
             CreditsError::Invalid(..) => Code::InvalidRequest,
             CreditsError::InsufficientCredits => Code::InsufficientCredits,
+            CreditsError::CreditLimitReached => Code::CreditLimitReached,
             CreditsError::IdempotencyConflict => Code::Conflict,
             CreditsError::UserNotFound => Code::NotFound,
             CreditsError::AlreadyCheckedIn => Code::AlreadyCheckedIn,

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use confab_store::WriteGate;
-use confab_store::entity::{credit_account, credit_hold};
+use confab_store::entity::{api_key, credit_account, credit_hold};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
-    Set, TransactionTrait,
+    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 
 use crate::CreditsError;
@@ -22,6 +22,8 @@ use crate::ledger::{EntryKind, NewEntry, insert_entry};
 pub struct Hold {
     pub id: i64,
     pub user_id: i64,
+    /// The API key whose credit limit the hold also counts against.
+    pub api_key_id: Option<i64>,
     pub amount: i64,
 }
 
@@ -49,11 +51,18 @@ impl Meter {
         Self { db, gate, ttl }
     }
 
-    /// Reserves `amount` of the user's available credits. A zero amount (a free model) holds
-    /// nothing and touches no table.
+    /// The gate every writer of credit rows shares (SQLite has one writer at a time).
+    pub fn gate(&self) -> &WriteGate {
+        &self.gate
+    }
+
+    /// Reserves `amount` of the user's available credits, and of the API key's credit limit when
+    /// the request came with a key. A zero amount (a free model) holds nothing and touches no
+    /// table.
     pub async fn hold(
         &self,
         user_id: i64,
+        api_key_id: Option<i64>,
         amount: i64,
         reference: &str,
         now: DateTime<Utc>,
@@ -79,12 +88,39 @@ impl Meter {
             .exec(&txn)
             .await?;
         if reserved.rows_affected == 0 {
+            txn.rollback().await?;
             return Err(CreditsError::InsufficientCredits);
+        }
+        if let Some(key_id) = api_key_id {
+            // Always after the account row, so two holds never wait on each other in a cycle.
+            let within_limit = api_key::Entity::update_many()
+                .col_expr(
+                    api_key::Column::CreditsHeld,
+                    Expr::col(api_key::Column::CreditsHeld).add(amount),
+                )
+                .filter(api_key::Column::Id.eq(key_id))
+                .filter(
+                    Condition::any()
+                        .add(api_key::Column::CreditLimit.is_null())
+                        .add(
+                            Expr::col(api_key::Column::CreditsUsed)
+                                .add(Expr::col(api_key::Column::CreditsHeld))
+                                .add(amount)
+                                .lte(Expr::col(api_key::Column::CreditLimit)),
+                        ),
+                )
+                .exec(&txn)
+                .await?;
+            if within_limit.rows_affected == 0 {
+                txn.rollback().await?;
+                return Err(CreditsError::CreditLimitReached);
+            }
         }
         let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::hours(1));
         let row = credit_hold::Entity::insert(credit_hold::ActiveModel {
             id: NotSet,
             user_id: Set(user_id),
+            api_key_id: Set(api_key_id),
             amount: Set(amount),
             reference: Set(reference.chars().take(128).collect()),
             status: Set("held".into()),
@@ -99,6 +135,7 @@ impl Meter {
         Ok(Some(Hold {
             id: row.id,
             user_id,
+            api_key_id,
             amount,
         }))
     }
@@ -163,6 +200,9 @@ impl Meter {
             .filter(credit_hold::Column::Id.eq(hold.id))
             .exec(&txn)
             .await?;
+        if let Some(key_id) = hold.api_key_id {
+            settle_key(&txn, key_id, still_held, charged).await?;
+        }
         if charged > 0 {
             let entry = NewEntry {
                 user_id: hold.user_id,
@@ -208,10 +248,35 @@ impl Meter {
                     .filter(credit_account::Column::UserId.eq(hold.user_id))
                     .exec(&txn)
                     .await?;
+                if let Some(key_id) = hold.api_key_id {
+                    settle_key(&txn, key_id, hold.amount, 0).await?;
+                }
                 released += 1;
             }
             txn.commit().await?;
         }
         Ok(released)
     }
+}
+
+/// Moves a key's held credits to used: `released` leaves the hold, `charged` is spent.
+async fn settle_key(
+    txn: &impl ConnectionTrait,
+    key_id: i64,
+    released: i64,
+    charged: i64,
+) -> Result<(), CreditsError> {
+    api_key::Entity::update_many()
+        .col_expr(
+            api_key::Column::CreditsHeld,
+            Expr::col(api_key::Column::CreditsHeld).sub(released),
+        )
+        .col_expr(
+            api_key::Column::CreditsUsed,
+            Expr::col(api_key::Column::CreditsUsed).add(charged),
+        )
+        .filter(api_key::Column::Id.eq(key_id))
+        .exec(txn)
+        .await?;
+    Ok(())
 }

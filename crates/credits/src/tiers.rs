@@ -2,13 +2,14 @@
 //! 1 vip, 2 svip) is compared with the caller's tier as it is now.
 
 use chrono::{DateTime, Utc};
-use confab_store::entity::credit_account;
+use confab_store::entity::{credit_account, setting};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use crate::CreditsError;
 use crate::ledger::{self, Credits};
+use crate::pricing::{Prices, Rate};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
@@ -66,6 +67,83 @@ pub async fn tier_of(
         .map_or(Tier::Free, |row| {
             Tier::of(&row.tier, row.tier_expires_at, now)
         }))
+}
+
+/// What each tier pays, in percent of the catalog prices (100 = list price). A setting an admin
+/// changes at run time; the users crate stores it with the other settings under this key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TierMultipliers {
+    pub free: u32,
+    pub vip: u32,
+    pub svip: u32,
+}
+
+impl Default for TierMultipliers {
+    fn default() -> Self {
+        Self {
+            free: 100,
+            vip: 100,
+            svip: 100,
+        }
+    }
+}
+
+impl TierMultipliers {
+    pub const SETTING: &'static str = "tier_multipliers";
+    /// Largest percentage an admin may set (10x the list price).
+    pub const MAX_PERCENT: u32 = 1000;
+
+    pub fn percent(&self, tier: Tier) -> u32 {
+        match tier {
+            Tier::Free => self.free,
+            Tier::Vip => self.vip,
+            Tier::Svip => self.svip,
+        }
+    }
+
+    pub fn is_valid(&self) -> bool {
+        [self.free, self.vip, self.svip]
+            .iter()
+            .all(|p| *p <= Self::MAX_PERCENT)
+    }
+
+    /// The stored setting, or list prices for everyone when none (or a malformed one) is set.
+    pub async fn load(db: &impl ConnectionTrait) -> Result<Self, CreditsError> {
+        Ok(setting::Entity::find_by_id(Self::SETTING)
+            .one(db)
+            .await?
+            .and_then(|row| serde_json::from_value::<Self>(row.value).ok())
+            .filter(Self::is_valid)
+            .unwrap_or_default())
+    }
+}
+
+/// The caller's tier now and what they pay for `prices` at it. Free models cost no lookup
+/// beyond the tier's (and none when the model needs no tier).
+pub async fn rate_for(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    prices: Prices,
+    min_tier: i32,
+    now: DateTime<Utc>,
+) -> Result<(Tier, Rate), CreditsError> {
+    if prices.is_free() {
+        let tier = if min_tier > 0 {
+            tier_of(db, user_id, now).await?
+        } else {
+            Tier::Free
+        };
+        return Ok((tier, Rate::full(prices)));
+    }
+    let tier = tier_of(db, user_id, now).await?;
+    let multipliers = TierMultipliers::load(db).await?;
+    Ok((
+        tier,
+        Rate {
+            prices,
+            percent: multipliers.percent(tier),
+        },
+    ))
 }
 
 /// An admin sets a user's tier, until `expires_at` (or for good when `None`).

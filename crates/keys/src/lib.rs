@@ -1,6 +1,8 @@
-//! Provider keys: the admin's CRUD over encrypted credentials ([`provider_keys`]) and the
-//! in-memory pool that picks a key per request and tracks each key's health ([`pool`]).
+//! Keys: users' API keys with their limits and counters ([`api_keys`]); the admin's CRUD over
+//! encrypted provider credentials ([`provider_keys`]) and the in-memory pool that picks a key
+//! per request and tracks each key's health ([`pool`]).
 
+pub mod api_keys;
 mod error;
 pub mod pool;
 pub mod provider_keys;

@@ -1,29 +1,66 @@
-//! Extractors for who is calling: [`Caller`] (any live session), [`Admin`] (role admin) and
-//! [`Client`] (address and user agent).
+//! Extractors for who is calling: [`Caller`] (a signed-in session), [`Consumer`] (a session or
+//! an API key, for the routes keys may use), [`Admin`] (role admin) and [`Client`] (address and
+//! user agent).
 
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use confab_core::Code;
+use confab_keys::api_keys::{self, Day, KeyGrant};
 use confab_users::sessions::Principal;
 use confab_users::{ClientInfo, Role, UsersError};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The authenticated caller of a request.
+/// The signed-in caller of a request (an access token, never an API key).
 pub struct Caller(pub Principal);
 
-impl Caller {
+/// Who calls a route API keys may use (`/v1`, chats, images): a signed-in user, or a key with
+/// its grant (allowed models, chat binding) already checked and the request counted.
+pub struct Consumer {
+    pub user_id: i64,
+    pub key: Option<Arc<KeyGrant>>,
+}
+
+impl Consumer {
     /// Who a relayed request's usage record and charge belong to.
     pub fn usage(&self) -> confab_chats::completions::Caller {
         confab_chats::completions::Caller {
-            user_id: self.0.user.id,
-            api_key_id: None,
+            user_id: self.user_id,
+            key: self.key.clone(),
+        }
+    }
+
+    /// Whether the key (if any) lets its holder see and use `model`.
+    pub fn may_use(&self, model: &str) -> bool {
+        self.key.as_ref().is_none_or(|key| key.allows_model(model))
+    }
+
+    /// Refuses a key bound to a chat on a route outside that chat.
+    pub fn unbound(&self) -> Result<(), ApiError> {
+        match self.key.as_ref().and_then(|key| key.chat_id) {
+            Some(chat_id) => Err(ApiError::new(
+                Code::ChatNotAllowed,
+                format!("this API key may only be used in chat {chat_id}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a key bound to another chat than `chat_id`.
+    pub fn in_chat(&self, chat_id: i64) -> Result<(), ApiError> {
+        match self.key.as_ref().and_then(|key| key.chat_id) {
+            Some(bound) if bound != chat_id => Err(ApiError::new(
+                Code::ChatNotAllowed,
+                format!("this API key may only be used in chat {bound}"),
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -58,7 +95,70 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
 async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
     let state = state(&req)?;
     let token = bearer_token(&req)?;
+    if api_keys::is_api_key(&token) {
+        return Err(ApiError::new(
+            Code::ApiKeyNotAllowed,
+            "API keys work on /v1, chat and image routes; sign in to manage keys, the account or the site",
+        ));
+    }
     Ok(state.accounts.authenticate(&state.db, &token).await?)
+}
+
+async fn consume(req: HttpRequest) -> Result<Consumer, ApiError> {
+    let state = state(&req)?;
+    let token = bearer_token(&req)?;
+    if !api_keys::is_api_key(&token) {
+        let principal = state.accounts.authenticate(&state.db, &token).await?;
+        return Ok(Consumer {
+            user_id: principal.user.id,
+            key: None,
+        });
+    }
+    let now = chrono::Utc::now();
+    let site = confab_users::settings::load(&state.db).await?;
+    let ip = client_info(&req)
+        .ip
+        .and_then(|ip| ip.parse::<IpAddr>().ok());
+    let grant = api_keys::authenticate(
+        &state.db,
+        state.relay.meter.gate(),
+        &token,
+        ip,
+        &day_in(site.tz(), now),
+        now,
+    )
+    .await?;
+    Ok(Consumer {
+        user_id: grant.user_id,
+        key: Some(Arc::new(grant)),
+    })
+}
+
+/// The calendar day `now` falls on in the site's time zone, and how long it has left.
+pub fn day_in(tz: chrono_tz::Tz, now: chrono::DateTime<chrono::Utc>) -> Day {
+    let local = now.with_timezone(&tz);
+    let date = local.date_naive();
+    let seconds_left = date
+        .succ_opt()
+        .and_then(|next| next.and_hms_opt(0, 0, 0))
+        .and_then(|midnight| midnight.and_local_timezone(tz).earliest())
+        .map_or(86_400, |midnight| {
+            u64::try_from((midnight.with_timezone(&chrono::Utc) - now).num_seconds()).unwrap_or(1)
+        });
+    Day {
+        date: date.format("%Y-%m-%d").to_string(),
+        seconds_left,
+    }
+}
+
+impl FromRequest for Consumer {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(consume(req))
+    }
 }
 
 impl FromRequest for Caller {

@@ -38,6 +38,13 @@ use crate::routes;
         routes::admin_users::revoke_sessions,
         routes::settings::admin_get,
         routes::settings::admin_update,
+        routes::api_keys::create,
+        routes::api_keys::list,
+        routes::api_keys::get,
+        routes::api_keys::update,
+        routes::api_keys::delete,
+        routes::api_keys::rotate,
+        routes::api_keys::admin_list,
         routes::credits::get,
         routes::credits::own_ledger,
         routes::credits::admin_ledger,
@@ -82,6 +89,7 @@ use crate::routes;
         (name = "me", description = "The caller's own account"),
         (name = "admin", description = "Admin-only operations"),
         (name = "chats", description = "Chats, messages and the models users may pick"),
+        (name = "keys", description = "Users' API keys (`Bearer sk-…`): limits, counters, rotation"),
         (name = "credits", description = "Credits: balance, tier and the ledger"),
         (name = "images", description = "Image generation and editing, uploads, stored files"),
         (name = "providers", description = "Admin: provider keys and the model catalog"),
@@ -102,7 +110,7 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
+                    .bearer_format("JWT, or an API key sk-…")
                     .build(),
             ),
         );

@@ -7,7 +7,6 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::{Role, UsersError};
 
@@ -103,11 +102,7 @@ pub fn new_refresh_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// What is stored of a high-entropy secret: its SHA-256, hex. (Enough for 256-bit random
-/// values; low-entropy codes use a keyed hash instead.)
-pub fn sha256_hex(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
+pub use confab_core::crypto::sha256_hex;
 
 #[cfg(test)]
 mod tests {

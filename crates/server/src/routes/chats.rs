@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Caller;
+use crate::auth::Consumer;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::sse;
@@ -63,12 +63,13 @@ fn model_checker(state: &AppState) -> impl Fn(&str) -> Result<(), ChatsError> + 
         (status = 404, description = "`model_not_found`", body = ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Consumer,
     body: Json<NewChat>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.unbound()?;
     let chat = chats::create(
         &state.db,
-        caller.0.user.id,
+        caller.user_id,
         body.into_inner(),
         model_checker(&state),
         Utc::now(),
@@ -82,11 +83,12 @@ pub async fn create(
     params(PageQuery), responses((status = 200, description = "A page of chats", body = ChatPage)))]
 pub async fn list(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Consumer,
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<ChatPage>, ApiError> {
+    caller.unbound()?;
     let page = PageRequest::new(query.page, query.page_size)?;
-    let page = chats::list(&state.db, caller.0.user.id, page).await?;
+    let page = chats::list(&state.db, caller.user_id, page).await?;
     Ok(web::Json(ChatPage {
         items: page.items,
         total: page.total,
@@ -102,10 +104,11 @@ pub async fn list(
         (status = 404, description = "`not_found`", body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Consumer,
     id: web::Path<i64>,
 ) -> Result<web::Json<ChatView>, ApiError> {
-    let chat = chats::find(&state.db, caller.0.user.id, id.into_inner()).await?;
+    caller.in_chat(*id)?;
+    let chat = chats::find(&state.db, caller.user_id, id.into_inner()).await?;
     Ok(web::Json(chat.into()))
 }
 
@@ -117,13 +120,14 @@ pub async fn get(
         (status = 404, description = "`not_found`", body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Consumer,
     id: web::Path<i64>,
     body: Json<ChatPatch>,
 ) -> Result<web::Json<ChatView>, ApiError> {
+    caller.unbound()?;
     let chat = chats::update(
         &state.db,
-        caller.0.user.id,
+        caller.user_id,
         id.into_inner(),
         body.into_inner(),
         model_checker(&state),
@@ -140,10 +144,11 @@ pub async fn update(
         (status = 404, description = "`not_found`", body = ErrorBody)))]
 pub async fn delete(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Consumer,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    chats::delete(&state.db, caller.0.user.id, id.into_inner(), Utc::now()).await?;
+    caller.unbound()?;
+    chats::delete(&state.db, caller.user_id, id.into_inner(), Utc::now()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -154,12 +159,13 @@ pub async fn delete(
         (status = 404, description = "`not_found`", body = ErrorBody)))]
 pub async fn messages(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Consumer,
     id: web::Path<i64>,
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<MessagePage>, ApiError> {
+    caller.in_chat(*id)?;
     let page = PageRequest::new(query.page, query.page_size)?;
-    let page = chats::messages(&state.db, caller.0.user.id, id.into_inner(), page).await?;
+    let page = chats::messages(&state.db, caller.user_id, id.into_inner(), page).await?;
     Ok(web::Json(MessagePage {
         items: page.items,
         total: page.total,
@@ -207,15 +213,16 @@ fn frame(event: ChatStreamEvent) -> bytes::Bytes {
         (status = 504, description = "`upstream_timeout`", body = ErrorBody)))]
 pub async fn send(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Consumer,
     id: web::Path<i64>,
     body: Json<SendMessage>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.in_chat(*id)?;
     let request = body.into_inner();
     let streamed = request.stream.unwrap_or(true);
     let mut receiver = conversation::send_message(
         state.relay.clone(),
-        caller.0.user.id,
+        caller.usage(),
         id.into_inner(),
         request,
     )

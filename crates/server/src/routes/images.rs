@@ -10,7 +10,7 @@ use confab_core::Code;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::Caller;
+use crate::auth::Consumer;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::multipart::Form;
@@ -121,9 +121,10 @@ fn view(images: Images, base: &str) -> ImagesView {
 pub async fn generations(
     state: web::Data<AppState>,
     req: HttpRequest,
-    caller: Caller,
+    caller: Consumer,
     body: Json<GenerateImages>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.unbound()?;
     let images = images::generate(
         &state.relay,
         &state.files,
@@ -169,9 +170,10 @@ fn check_length(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
 pub async fn edits(
     state: web::Data<AppState>,
     req: HttpRequest,
-    caller: Caller,
+    caller: Consumer,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
+    caller.unbound()?;
     check_length(&state, &req)?;
     let mut form = Form::read(payload, state.files.max_upload_bytes()).await?;
     let image = match (
@@ -229,9 +231,10 @@ pub async fn edits(
 pub async fn upload(
     state: web::Data<AppState>,
     req: HttpRequest,
-    caller: Caller,
+    caller: Consumer,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
+    caller.unbound()?;
     check_length(&state, &req)?;
     let mut form = Form::read(payload, state.files.max_upload_bytes()).await?;
     let bytes = form.take_file(&["file"]).ok_or_else(|| {
@@ -246,7 +249,7 @@ pub async fn upload(
         .files
         .save(
             &state.db,
-            caller.0.user.id,
+            caller.user_id,
             confab_chats::files::Purpose::Upload,
             content_type,
             &bytes,

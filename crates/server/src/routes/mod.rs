@@ -3,6 +3,7 @@
 
 pub mod admin_messages;
 pub mod admin_users;
+pub mod api_keys;
 pub mod auth;
 pub mod chats;
 pub mod credits;
@@ -51,6 +52,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/auth/password-reset").post(auth::password_reset))
                 .service(resource("/me").get(me::get).patch(me::update))
                 .service(resource("/me/password").put(me::change_password))
+                .service(resource("/keys").post(api_keys::create).get(api_keys::list))
+                .service(
+                    resource("/keys/{id}")
+                        .get(api_keys::get)
+                        .patch(api_keys::update)
+                        .delete(api_keys::delete),
+                )
+                .service(resource("/keys/{id}/rotate").post(api_keys::rotate))
+                .service(resource("/admin/keys").get(api_keys::admin_list))
                 .service(resource("/admin/users").get(admin_users::list))
                 .service(
                     resource("/admin/users/{id}")

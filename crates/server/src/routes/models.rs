@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use confab_credits::tiers;
 
-use crate::auth::{Admin, Caller};
+use crate::auth::{Admin, Consumer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::state::AppState;
@@ -26,17 +26,18 @@ pub struct ModelList {
 /// The models the caller may use, with their prices.
 #[utoipa::path(get, path = "/api/v1/models", tag = "chats", security(("bearer" = [])),
     responses(
-        (status = 200, description = "Enabled models the caller's tier allows", body = PublicModelList),
+        (status = 200, description = "Enabled models the caller's tier (and API key) allows", body = PublicModelList),
         (status = 401, description = "Not logged in", body = ErrorBody)))]
 pub async fn public(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Consumer,
 ) -> Result<web::Json<PublicModelList>, ApiError> {
-    let tier = tiers::tier_of(&state.db, caller.0.user.id, chrono::Utc::now()).await?;
+    let tier = tiers::tier_of(&state.db, caller.user_id, chrono::Utc::now()).await?;
     let items = state
         .catalog()
         .available(tier.rank())
         .iter()
+        .filter(|m| caller.may_use(&m.name))
         .map(|m| PublicModel::from(m.as_ref()))
         .collect();
     Ok(web::Json(PublicModelList { items }))

@@ -9,7 +9,7 @@ use confab_providers::Usage;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::auth::Caller;
+use crate::auth::Consumer;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::routes::images;
@@ -103,9 +103,10 @@ struct Delta<'a> {
         (status = 504, description = "`upstream_timeout`", body = ErrorBody)))]
 pub async fn chat_completions(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Consumer,
     body: Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.unbound()?;
     let chat = completions::parse_openai_chat(&state.relay, body.into_inner())?;
     let usage_caller = caller.usage();
     let id = completion_id();
@@ -197,12 +198,16 @@ pub async fn chat_completions(
 #[utoipa::path(get, path = "/v1/models", tag = "openai", security(("bearer" = [])),
     responses((status = 200, description = "`{object: list, data: [model]}`", body = Object),
         (status = 401, description = "Missing or bad token", body = ErrorBody)))]
-pub async fn models(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let tier = tiers::tier_of(&state.db, caller.0.user.id, chrono::Utc::now()).await?;
+pub async fn models(
+    state: web::Data<AppState>,
+    caller: Consumer,
+) -> Result<HttpResponse, ApiError> {
+    let tier = tiers::tier_of(&state.db, caller.user_id, chrono::Utc::now()).await?;
     let data: Vec<Value> = state
         .catalog()
         .available(tier.rank())
         .iter()
+        .filter(|m| caller.may_use(&m.name))
         .map(|m| {
             json!({
                 "id": m.name,
@@ -222,15 +227,15 @@ pub async fn models(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
         (status = 404, description = "`model_not_found`", body = ErrorBody)))]
 pub async fn model(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Consumer,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let tier = tiers::tier_of(&state.db, caller.0.user.id, chrono::Utc::now()).await?;
+    let tier = tiers::tier_of(&state.db, caller.user_id, chrono::Utc::now()).await?;
     // Models above the caller's tier are not theirs to see, as in the list.
     let model = state
         .catalog()
         .get(&name)
-        .filter(|model| model.min_tier <= tier.rank())
+        .filter(|model| model.min_tier <= tier.rank() && caller.may_use(&model.name))
         .ok_or_else(|| confab_chats::ChatsError::UnknownModel(name.into_inner()))?;
     Ok(HttpResponse::Ok().json(json!({
         "id": model.name,
@@ -266,9 +271,10 @@ struct OpenAiImage {
 pub async fn image_generations(
     state: web::Data<AppState>,
     req: HttpRequest,
-    caller: Caller,
+    caller: Consumer,
     body: Json<GenerateImages>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.unbound()?;
     let images = confab_chats::images::generate(
         &state.relay,
         &state.files,

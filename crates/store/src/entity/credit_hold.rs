@@ -9,6 +9,8 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub user_id: i64,
+    /// The API key the request came with; its credit limit counts the hold.
+    pub api_key_id: Option<i64>,
     pub amount: i64,
     /// What the hold is for, e.g. `message:42` or `completion:chatcmpl-…`.
     pub reference: String,

@@ -1,5 +1,6 @@
 //! One module per table.
 
+pub mod api_key;
 pub mod chat;
 pub mod check_in;
 pub mod credit_account;
@@ -9,6 +10,8 @@ pub mod ledger_entry;
 pub mod message;
 pub mod model;
 pub mod provider_key;
+pub mod redemption_batch;
+pub mod redemption_code;
 pub mod refresh_token;
 pub mod session;
 pub mod setting;
