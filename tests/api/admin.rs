@@ -985,6 +985,7 @@ async fn public_settings_need_no_login() {
             "registration_reward": 0,
             "check_in_reward": 0,
             "time_zone": "UTC",
+            "tier_multipliers": {"free": 100, "vip": 100, "svip": 100},
         })
     );
 }
@@ -1080,6 +1081,7 @@ async fn invalid_settings_are_refused() {
             "registration_reward": 0,
             "check_in_reward": 0,
             "time_zone": "UTC",
+            "tier_multipliers": {"free": 100, "vip": 100, "svip": 100},
         })
     );
 }

@@ -17,6 +17,7 @@ mod images;
 mod metering;
 mod openai_sdk;
 mod openapi;
+mod redemptions;
 mod reports;
 mod sessions;
 mod tiers;

@@ -214,3 +214,96 @@ async fn models_above_the_callers_tier_are_refused_until_the_tier_is_granted() {
     expect_status(complete(&app, &user, "o1").await, StatusCode::OK).await;
     assert_eq!(model_names(&app, &user).await.len(), 4);
 }
+
+#[tokio::test]
+async fn tier_multipliers_set_what_each_tier_pays_and_holds() {
+    let app = app().await;
+    let admin = app.setup_admin().await;
+    add_model(
+        &app,
+        &admin,
+        json!({"name": "gpt-4o-mini", "modality": "chat", "price_per_request": 100}),
+    )
+    .await;
+    let fake = FakeUpstream::start().await;
+    add_key(
+        &app,
+        &admin,
+        json!({"name": "main", "kind": "openai", "base_url": fake.url, "api_key": "sk-main-secret-0123456789",
+               "models": ["gpt-4o-mini"]}),
+    )
+    .await;
+
+    // Out-of-range and malformed multipliers change nothing.
+    let error = expect_error(
+        app.put(
+            "/api/v1/admin/settings",
+            json!({"tier_multipliers": {"free": 100, "vip": 1001, "svip": 0}}),
+            Some(&admin.access),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    assert_eq!(error["error"]["param"], "tier_multipliers");
+    expect_error(
+        app.put(
+            "/api/v1/admin/settings",
+            json!({"tier_multipliers": {"free": 100, "vip": -5, "svip": 0}}),
+            Some(&admin.access),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+    )
+    .await;
+    app.set_settings(
+        &admin,
+        json!({"tier_multipliers": {"free": 100, "vip": 50, "svip": 0}}),
+    )
+    .await;
+    let public = expect_status(app.get("/api/v1/settings", None).await, StatusCode::OK).await;
+    assert_eq!(
+        public["tier_multipliers"],
+        json!({"free": 100, "vip": 50, "svip": 0})
+    );
+
+    // 60 credits: a free user cannot afford the 100 hold; as vip the hold is 50 and fits.
+    let user = app.funded_user(&admin, "member", 60).await;
+    expect_error(
+        complete(&app, &user, "gpt-4o-mini").await,
+        StatusCode::PAYMENT_REQUIRED,
+        "insufficient_credits",
+    )
+    .await;
+    expect_status(
+        set_tier(&app, &admin, user.user_id, json!({"tier": "vip"})).await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_status(complete(&app, &user, "gpt-4o-mini").await, StatusCode::OK).await;
+    let credits = expect_status(
+        app.get("/api/v1/credits", Some(&user.access)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(credits["balance"], 10);
+    assert_eq!(credits["held"], 0);
+
+    // svip at 0%: free of charge, and no usage entry in the ledger.
+    expect_status(
+        set_tier(&app, &admin, user.user_id, json!({"tier": "svip"})).await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_status(complete(&app, &user, "gpt-4o-mini").await, StatusCode::OK).await;
+    let ledger = expect_status(
+        app.get("/api/v1/credits/ledger?kind=usage", Some(&user.access))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(ledger["total"], 1);
+    assert_eq!(ledger["items"][0]["amount"], -50);
+}

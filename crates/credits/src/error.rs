@@ -15,6 +15,16 @@ pub enum CreditsError {
     UserNotFound,
     #[error("already checked in today")]
     AlreadyCheckedIn,
+    #[error("no such card code")]
+    CodeNotFound,
+    #[error("this card code has already been used")]
+    CodeUsed,
+    #[error("this card code has been voided")]
+    CodeVoided,
+    #[error("this card code has expired")]
+    CodeExpired,
+    #[error("your {0} tier is still running; redeem this code after it ends")]
+    HigherTierActive(&'static str),
     #[error("database error")]
     Database(#[from] DbErr),
 }
@@ -28,6 +38,11 @@ impl ErrorCode for CreditsError {
             CreditsError::IdempotencyConflict => Code::Conflict,
             CreditsError::UserNotFound => Code::NotFound,
             CreditsError::AlreadyCheckedIn => Code::AlreadyCheckedIn,
+            CreditsError::CodeNotFound => Code::RedemptionCodeNotFound,
+            CreditsError::CodeUsed => Code::RedemptionCodeUsed,
+            CreditsError::CodeVoided => Code::RedemptionCodeVoided,
+            CreditsError::CodeExpired => Code::RedemptionCodeExpired,
+            CreditsError::HigherTierActive(_) => Code::Conflict,
             CreditsError::Database(_) => Code::Internal,
         }
     }
@@ -36,6 +51,11 @@ impl ErrorCode for CreditsError {
         match self {
             CreditsError::Invalid(param, _) => Some(param),
             CreditsError::IdempotencyConflict => Some("idempotency_key"),
+            CreditsError::CodeNotFound
+            | CreditsError::CodeUsed
+            | CreditsError::CodeVoided
+            | CreditsError::CodeExpired
+            | CreditsError::HigherTierActive(_) => Some("code"),
             _ => None,
         }
     }

@@ -1,11 +1,14 @@
-//! Credits: the ledger ([`ledger`]), what a request costs ([`pricing`]) and the record every
-//! request leaves ([`usage`]).
+//! Credits: the ledger ([`ledger`]), holds on it for requests in flight ([`holds`]), what a
+//! request costs ([`pricing`], [`tiers`]), check-ins and card codes ([`check_ins`],
+//! [`redemptions`]), the record every request leaves ([`usage`]) and reports over them
+//! ([`reports`]).
 
 pub mod check_ins;
 mod error;
 pub mod holds;
 pub mod ledger;
 pub mod pricing;
+pub mod redemptions;
 pub mod reports;
 pub mod tiers;
 pub mod usage;

@@ -72,6 +72,7 @@ pub async fn tier_of(
 /// What each tier pays, in percent of the catalog prices (100 = list price). A setting an admin
 /// changes at run time; the users crate stores it with the other settings under this key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TierMultipliers {
     pub free: u32,
     pub vip: u32,

@@ -69,6 +69,12 @@ impl ApiError {
     pub fn code(&self) -> Code {
         self.code
     }
+
+    /// Seconds the client should wait (`Retry-After`).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
 }
 
 impl std::fmt::Display for ApiError {

@@ -136,6 +136,7 @@ impl Application {
                 .filter(|url| !url.is_empty()),
             trust_forwarded_for: settings.server.trust_forwarded_for,
             sse_keepalive: Duration::from_millis(settings.server.sse_keepalive_ms),
+            redemption_failures: Arc::new(InMemoryLimiter::default()),
         });
         let body_limit = settings.server.body_limit_bytes;
         let mut server = HttpServer::new(move || {

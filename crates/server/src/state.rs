@@ -5,6 +5,7 @@ use confab_chats::catalog::Catalog;
 use confab_chats::files::FileStore;
 use confab_keys::KeyPool;
 use confab_users::Accounts;
+use confab_users::limiter::FailureLimiter;
 use sea_orm::DatabaseConnection;
 
 /// What every handler can reach: the pool and the domain services.
@@ -18,6 +19,8 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
     /// How long an event stream may stay silent before a `: ping` comment is written.
     pub sse_keepalive: std::time::Duration,
+    /// Failed card-code redemptions per user and per address (guessing is answered with 429).
+    pub redemption_failures: Arc<dyn FailureLimiter>,
 }
 
 impl AppState {

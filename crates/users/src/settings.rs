@@ -1,6 +1,7 @@
 //! Site settings an admin changes at run time. Stored one row per key; read on use, so a change
 //! applies to the next request on every instance without a restart.
 
+use confab_credits::tiers::TierMultipliers;
 use confab_store::entity::setting;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ConnectionTrait, EntityTrait, Set};
@@ -20,6 +21,8 @@ pub struct SiteSettings {
     pub check_in_reward: i64,
     /// The IANA time zone whose calendar days check-ins count (e.g. `Asia/Shanghai`).
     pub time_zone: String,
+    /// What each tier pays, in percent of the catalog prices.
+    pub tier_multipliers: TierMultipliers,
 }
 
 impl Default for SiteSettings {
@@ -31,6 +34,7 @@ impl Default for SiteSettings {
             registration_reward: 0,
             check_in_reward: 0,
             time_zone: "UTC".into(),
+            tier_multipliers: TierMultipliers::default(),
         }
     }
 }
@@ -57,6 +61,8 @@ pub struct SiteSettingsPatch {
     pub check_in_reward: Option<i64>,
     /// An IANA time zone name.
     pub time_zone: Option<String>,
+    /// Percentages 0 to 1000 (100 = list price).
+    pub tier_multipliers: Option<TierMultipliers>,
 }
 
 /// Marks that the first admin exists; inserting it twice fails, which serialises setup.
@@ -95,6 +101,13 @@ pub async fn load(db: &impl ConnectionTrait) -> Result<SiteSettings, UsersError>
             "time_zone" => {
                 if let Some(zone) = value.as_str() {
                     settings.time_zone = zone.to_owned();
+                }
+            }
+            TierMultipliers::SETTING => {
+                if let Ok(multipliers) = serde_json::from_value::<TierMultipliers>(value)
+                    && multipliers.is_valid()
+                {
+                    settings.tier_multipliers = multipliers;
                 }
             }
             _ => {}
@@ -147,6 +160,15 @@ pub async fn update(
             ));
         }
         rows.push(("time_zone", serde_json::Value::String(zone)));
+    }
+    if let Some(multipliers) = patch.tier_multipliers {
+        if !multipliers.is_valid() {
+            return Err(UsersError::InvalidField(
+                "tier_multipliers",
+                "tier multipliers are percentages from 0 to 1000 (100 = list price)",
+            ));
+        }
+        rows.push((TierMultipliers::SETTING, serde_json::json!(multipliers)));
     }
     for (key, value) in rows {
         setting::Entity::insert(setting::ActiveModel {

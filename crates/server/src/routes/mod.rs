@@ -13,6 +13,7 @@ pub mod me;
 pub mod models;
 pub mod openai;
 pub mod provider_keys;
+pub mod redemptions;
 pub mod settings;
 pub mod setup;
 pub mod views;
@@ -83,6 +84,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/check-ins")
                         .post(credits::check_in)
                         .get(credits::check_ins_of_month),
+                )
+                .service(
+                    resource("/redemptions")
+                        .post(redemptions::redeem)
+                        .get(redemptions::own),
+                )
+                .service(
+                    resource("/admin/redemption-codes")
+                        .post(redemptions::create)
+                        .get(redemptions::list),
+                )
+                .service(resource("/admin/redemption-codes/{id}/void").post(redemptions::void))
+                .service(resource("/admin/redemption-batches").get(redemptions::batches))
+                .service(
+                    resource("/admin/redemption-batches/{id}/void").post(redemptions::void_batch),
                 )
                 .service(resource("/models").get(models::public))
                 .service(resource("/chats").post(chats::create).get(chats::list))

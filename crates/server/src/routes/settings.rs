@@ -1,4 +1,5 @@
 use actix_web::web;
+use confab_credits::tiers::TierMultipliers;
 use confab_users::settings::{self as site, SiteSettings, SiteSettingsPatch};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -21,6 +22,8 @@ pub struct PublicSettings {
     pub check_in_reward: i64,
     /// The time zone whose calendar days check-ins count.
     pub time_zone: String,
+    /// What each tier pays, in percent of the listed prices.
+    pub tier_multipliers: TierMultipliers,
 }
 
 /// The site's public settings.
@@ -35,6 +38,7 @@ pub async fn public(state: web::Data<AppState>) -> Result<web::Json<PublicSettin
         registration_reward: settings.registration_reward,
         check_in_reward: settings.check_in_reward,
         time_zone: settings.time_zone,
+        tier_multipliers: settings.tier_multipliers,
     }))
 }
 

@@ -1,0 +1,278 @@
+//! Card codes: users redeem them; admins create batches (codes returned once, as JSON or CSV),
+//! list codes with their status, and void codes or whole batches.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use confab_core::{Code, PageRequest};
+use confab_credits::redemptions::{
+    self, BatchView, CodeFilter, CodeStatus, CodeView, CreatedBatch, NewBatch, Redeemed,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Admin, Caller, Client};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::Json;
+use crate::routes::chats::PageQuery;
+use crate::state::AppState;
+
+/// Failed attempts allowed per user, and per address, in a window.
+const FAILURES_PER_USER: u32 = 10;
+const FAILURES_PER_ADDRESS: u32 = 100;
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Redeem {
+    /// As printed; case, dashes and spaces do not matter.
+    pub code: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodePage {
+    pub items: Vec<CodeView>,
+    pub total: u64,
+    pub page: u64,
+    pub page_size: u64,
+}
+
+impl From<confab_core::Page<CodeView>> for CodePage {
+    fn from(page: confab_core::Page<CodeView>) -> Self {
+        Self {
+            items: page.items,
+            total: page.total,
+            page: page.page,
+            page_size: page.page_size,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchPage {
+    pub items: Vec<BatchView>,
+    pub total: u64,
+    pub page: u64,
+    pub page_size: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Voided {
+    /// Codes voided now (used and already voided ones are left as they are).
+    pub voided: u64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CreateQuery {
+    /// `json` (default) or `csv` (`code,kind,amount,expires_at,batch_id`).
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CodesQuery {
+    pub page: Option<u64>,
+    pub page_size: Option<u64>,
+    pub batch_id: Option<i64>,
+    pub status: Option<CodeStatus>,
+    /// The first characters of a code.
+    pub prefix: Option<String>,
+    pub redeemed_by: Option<i64>,
+}
+
+/// Redeem a card code: credits, or days of vip / svip. Each code works once, whoever else
+/// tries it at the same moment. Repeated failures are answered with 429 for a while.
+#[utoipa::path(post, path = "/api/v1/redemptions", tag = "credits", security(("bearer" = [])),
+    request_body = Redeem, responses(
+        (status = 200, description = "Redeemed: what was granted and the account after", body = Redeemed),
+        (status = 404, description = "`redemption_code_not_found`", body = ErrorBody),
+        (status = 409, description = "`redemption_code_used`, `redemption_code_voided`, `redemption_code_expired`, `conflict` (a higher tier is running)", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many failed attempts", body = ErrorBody)))]
+pub async fn redeem(
+    state: web::Data<AppState>,
+    Caller(principal): Caller,
+    Client(client): Client,
+    body: Json<Redeem>,
+) -> Result<web::Json<Redeemed>, ApiError> {
+    let keys = [
+        (
+            format!("redeem:user:{}", principal.user.id),
+            FAILURES_PER_USER,
+        ),
+        (
+            format!("redeem:ip:{}", client.ip.as_deref().unwrap_or("unknown")),
+            FAILURES_PER_ADDRESS,
+        ),
+    ];
+    for (key, limit) in &keys {
+        if let Err(seconds) = state.redemption_failures.check(key, *limit).await {
+            return Err(ApiError::new(
+                Code::RateLimited,
+                "too many failed redemptions; try again later",
+            )
+            .retry_after(seconds));
+        }
+    }
+    let result = redemptions::redeem(
+        &state.db,
+        state.relay.meter.gate(),
+        principal.user.id,
+        &body.code,
+        Utc::now(),
+    )
+    .await;
+    if let Err(error) = &result
+        && confab_core::ErrorCode::code(error) != Code::Internal
+    {
+        for (key, _) in &keys {
+            state.redemption_failures.record(key, FAILURE_WINDOW).await;
+        }
+    }
+    Ok(web::Json(result?))
+}
+
+/// The codes the caller has redeemed, newest first.
+#[utoipa::path(get, path = "/api/v1/redemptions", tag = "credits", security(("bearer" = [])),
+    params(PageQuery), responses((status = 200, description = "A page of codes", body = CodePage)))]
+pub async fn own(
+    state: web::Data<AppState>,
+    Caller(principal): Caller,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<CodePage>, ApiError> {
+    let page = PageRequest::new(query.page, query.page_size)?;
+    let filter = CodeFilter {
+        redeemed_by: Some(principal.user.id),
+        ..CodeFilter::default()
+    };
+    let page = redemptions::list(&state.db, &filter, page, Utc::now()).await?;
+    Ok(web::Json(page.into()))
+}
+
+/// Create a batch of codes. The codes are in this response only (stored hashed), as JSON or,
+/// with `?format=csv`, as a CSV file.
+#[utoipa::path(post, path = "/api/v1/admin/redemption-codes", tag = "admin", security(("bearer" = [])),
+    params(CreateQuery), request_body = NewBatch, responses(
+        (status = 201, description = "The batch and its codes (or `text/csv`)", body = CreatedBatch),
+        (status = 400, description = "`invalid_request` (see `param`), `invalid_query`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody)))]
+pub async fn create(
+    state: web::Data<AppState>,
+    Admin(admin): Admin,
+    query: web::Query<CreateQuery>,
+    body: Json<NewBatch>,
+) -> Result<HttpResponse, ApiError> {
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => {
+            return Err(
+                ApiError::new(Code::InvalidQuery, "format must be json or csv")
+                    .with_param("format"),
+            );
+        }
+    };
+    let created =
+        redemptions::create_batch(&state.db, admin.user.id, body.into_inner(), Utc::now()).await?;
+    if !csv {
+        return Ok(HttpResponse::Created().json(created));
+    }
+    Ok(HttpResponse::Created()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "content-disposition",
+            format!(
+                "attachment; filename=\"redemption-codes-{}.csv\"",
+                created.batch.id
+            ),
+        ))
+        .body(to_csv(&created)))
+}
+
+fn to_csv(created: &CreatedBatch) -> String {
+    let batch = &created.batch;
+    let expires = batch.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+    let kind = serde_json::to_value(batch.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let mut out = String::with_capacity(created.codes.len() * 64 + 64);
+    out.push_str("code,kind,amount,expires_at,batch_id\n");
+    for code in &created.codes {
+        out.push_str(&format!(
+            "{code},{kind},{},{expires},{}\n",
+            batch.amount, batch.id
+        ));
+    }
+    out
+}
+
+/// Codes with their status (unused, used, voided, expired), newest first.
+#[utoipa::path(get, path = "/api/v1/admin/redemption-codes", tag = "admin", security(("bearer" = [])),
+    params(CodesQuery), responses(
+        (status = 200, description = "A page of codes", body = CodePage),
+        (status = 403, description = "`forbidden`", body = ErrorBody)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    query: web::Query<CodesQuery>,
+) -> Result<web::Json<CodePage>, ApiError> {
+    let page = PageRequest::new(query.page, query.page_size)?;
+    let filter = CodeFilter {
+        batch_id: query.batch_id,
+        status: query.status,
+        prefix: query.prefix.clone(),
+        redeemed_by: query.redeemed_by,
+    };
+    let page = redemptions::list(&state.db, &filter, page, Utc::now()).await?;
+    Ok(web::Json(page.into()))
+}
+
+/// Void one unused code.
+#[utoipa::path(post, path = "/api/v1/admin/redemption-codes/{id}/void", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path,)), responses(
+        (status = 200, description = "The code, voided", body = CodeView),
+        (status = 404, description = "`redemption_code_not_found`", body = ErrorBody),
+        (status = 409, description = "`redemption_code_used`", body = ErrorBody)))]
+pub async fn void(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+) -> Result<web::Json<CodeView>, ApiError> {
+    Ok(web::Json(
+        redemptions::void(&state.db, id.into_inner(), Utc::now()).await?,
+    ))
+}
+
+/// Batches, newest first.
+#[utoipa::path(get, path = "/api/v1/admin/redemption-batches", tag = "admin", security(("bearer" = [])),
+    params(PageQuery), responses((status = 200, description = "A page of batches", body = BatchPage)))]
+pub async fn batches(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<BatchPage>, ApiError> {
+    let page = PageRequest::new(query.page, query.page_size)?;
+    let page = redemptions::batches(&state.db, page).await?;
+    Ok(web::Json(BatchPage {
+        items: page.items,
+        total: page.total,
+        page: page.page,
+        page_size: page.page_size,
+    }))
+}
+
+/// Void every unused code of a batch.
+#[utoipa::path(post, path = "/api/v1/admin/redemption-batches/{id}/void", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path,)), responses(
+        (status = 200, description = "How many codes were voided", body = Voided),
+        (status = 404, description = "`redemption_code_not_found`: no such batch", body = ErrorBody)))]
+pub async fn void_batch(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+) -> Result<web::Json<Voided>, ApiError> {
+    let voided = redemptions::void_batch(&state.db, id.into_inner(), Utc::now()).await?;
+    Ok(web::Json(Voided { voided }))
+}
