@@ -42,6 +42,8 @@ pub enum StartupError {
     Database(#[from] sea_orm::DbErr),
     #[error("provider keys: {0}")]
     Keys(#[from] confab_keys::KeysError),
+    #[error("credits: {0}")]
+    Credits(#[from] confab_credits::CreditsError),
     #[error("model catalog: {0}")]
     Catalog(#[from] confab_chats::ChatsError),
     #[error("providers: {0}")]
@@ -90,15 +92,7 @@ impl Application {
             Arc::new(SystemClock),
         ));
 
-        let relay = Arc::new(
-            relay(
-                &settings,
-                &db,
-                &data_dir,
-                confab_store::Backend::of_url(&url),
-            )
-            .await?,
-        );
+        let relay = Arc::new(relay(&settings, &db, &data_dir, &url).await?);
         spawn_crash_sweeper(
             relay.clone(),
             Duration::from_secs(settings.credits.hold_ttl_secs),
@@ -208,8 +202,9 @@ async fn relay(
     settings: &Settings,
     db: &DatabaseConnection,
     data_dir: &std::path::Path,
-    backend: Option<confab_store::Backend>,
+    url: &str,
 ) -> Result<Relay, StartupError> {
+    let backend = confab_store::Backend::of_url(url);
     let master_key = match settings.secrets.master_key.expose_secret() {
         "" => secrets::load_or_create(data_dir, "master_key").map_err(StartupError::Secret)?,
         configured => configured.to_owned(),
@@ -235,17 +230,21 @@ async fn relay(
     let catalog = Arc::new(Catalog::default());
     catalog.reload(db).await?;
     let gate = confab_store::WriteGate::for_backend(backend);
+    let mut meter = Meter::new(
+        db.clone(),
+        Duration::from_secs(settings.credits.hold_ttl_secs),
+        gate.clone(),
+    );
+    if let Some(path) = confab_store::sqlite_file_of(url) {
+        meter = meter.with_sqlite_writer(&path)?;
+    }
     Ok(Relay {
         db: db.clone(),
         providers,
         pool,
         catalog,
-        usage: UsageWriter::start(db.clone(), Duration::from_millis(20), gate.clone()),
-        meter: Meter::new(
-            db.clone(),
-            Duration::from_secs(settings.credits.hold_ttl_secs),
-            gate,
-        ),
+        usage: UsageWriter::start(db.clone(), Duration::from_millis(20), gate),
+        meter,
         max_attempts: p.max_attempts,
     })
 }

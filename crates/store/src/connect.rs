@@ -22,6 +22,17 @@ impl Backend {
     }
 }
 
+/// The file a SQLite URL names (`sqlite://path?…` or `sqlite:path`); `None` for other
+/// databases and for in-memory ones.
+pub fn sqlite_file_of(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
+    (!in_memory).then(|| path.to_owned())
+}
+
 /// The SQLite URL for a database file, created when missing.
 pub fn sqlite_url_for(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
@@ -55,4 +66,24 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     // Fail at start, not at the first request, when the server is unreachable.
     db.execute_unprepared("SELECT 1").await?;
     Ok(db)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_file_of;
+
+    #[test]
+    fn sqlite_files_are_found_in_urls() {
+        assert_eq!(
+            sqlite_file_of("sqlite://data/confab.db?mode=rwc").as_deref(),
+            Some("data/confab.db")
+        );
+        assert_eq!(
+            sqlite_file_of("sqlite:///tmp/x.db").as_deref(),
+            Some("/tmp/x.db")
+        );
+        assert_eq!(sqlite_file_of("sqlite::memory:"), None);
+        assert_eq!(sqlite_file_of("sqlite://x.db?mode=memory"), None);
+        assert_eq!(sqlite_file_of("postgres://u@h/db"), None);
+    }
 }

@@ -10,12 +10,15 @@ use confab_store::WriteGate;
 use confab_store::entity::{api_key, credit_account, credit_hold};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QuerySelect, Set, TransactionTrait,
+    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 
 use crate::CreditsError;
 use crate::ledger::{EntryKind, NewEntry, insert_entry};
+
+mod fast;
+mod sqlite_writer;
 
 /// Credits reserved for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,13 +45,31 @@ pub struct Charge {
 pub struct Meter {
     db: DatabaseConnection,
     gate: WriteGate,
+    /// SQLite's own metering thread, when the database is a file.
+    sqlite: Option<sqlite_writer::SqliteWriter>,
     /// How long a hold outlives its request at most (then a crash is assumed).
     ttl: Duration,
 }
 
 impl Meter {
     pub fn new(db: DatabaseConnection, ttl: Duration, gate: WriteGate) -> Self {
-        Self { db, gate, ttl }
+        Self {
+            db,
+            gate,
+            ttl,
+            sqlite: None,
+        }
+    }
+
+    /// On SQLite, runs holds and settles on a thread with its own connection to `path` (the
+    /// migrated database file), committing them in groups.
+    pub fn with_sqlite_writer(mut self, path: &str) -> Result<Self, CreditsError> {
+        self.sqlite = Some(sqlite_writer::SqliteWriter::start(path, self.gate.clone())?);
+        Ok(self)
+    }
+
+    fn is_postgres(&self) -> bool {
+        self.db.get_database_backend() == DbBackend::Postgres
     }
 
     /// The gate every writer of credit rows shares (SQLite has one writer at a time).
@@ -69,6 +90,31 @@ impl Meter {
     ) -> Result<Option<Hold>, CreditsError> {
         if amount <= 0 {
             return Ok(None);
+        }
+        let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::hours(1));
+        let expires_ms = (now + ttl).timestamp_millis();
+        let reference: String = reference.chars().take(128).collect();
+        if let Some(writer) = &self.sqlite {
+            let id = writer
+                .hold(user_id, api_key_id, amount, reference, expires_ms, now)
+                .await?;
+            return Ok(Some(Hold {
+                id,
+                user_id,
+                api_key_id,
+                amount,
+            }));
+        }
+        if api_key_id.is_none() && self.is_postgres() {
+            let id = fast::hold_postgres(&self.db, user_id, amount, &reference, expires_ms, now)
+                .await?
+                .ok_or(CreditsError::InsufficientCredits)?;
+            return Ok(Some(Hold {
+                id,
+                user_id,
+                api_key_id,
+                amount,
+            }));
         }
         let _gate = self.gate.enter().await;
         let txn = self.db.begin().await?;
@@ -116,16 +162,15 @@ impl Meter {
                 return Err(CreditsError::CreditLimitReached);
             }
         }
-        let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::hours(1));
         let row = credit_hold::Entity::insert(credit_hold::ActiveModel {
             id: NotSet,
             user_id: Set(user_id),
             api_key_id: Set(api_key_id),
             amount: Set(amount),
-            reference: Set(reference.chars().take(128).collect()),
+            reference: Set(reference),
             status: Set("held".into()),
             charged: Set(None),
-            expires_ms: Set((now + ttl).timestamp_millis()),
+            expires_ms: Set(expires_ms),
             created_at: Set(now),
             finished_at: Set(None),
         })
@@ -149,6 +194,22 @@ impl Meter {
         charge: Charge,
         now: DateTime<Utc>,
     ) -> Result<i64, CreditsError> {
+        // The usual case: the cost fits in the hold, so it is charged in full and the balance
+        // needs no reading. Anything else (a hold released by the sweeper, a cost above the
+        // estimate, a second settle) takes the careful path below.
+        if (0..=hold.amount).contains(&charge.cost) {
+            let settled = if let Some(writer) = &self.sqlite {
+                writer.settle(hold, charge.clone(), now).await?
+            } else if self.is_postgres() {
+                fast::settle_postgres(&self.db, hold, &charge, now).await?
+            } else {
+                let _gate = self.gate.enter().await;
+                fast::settle_in_transaction(&self.db, hold, &charge, now).await?
+            };
+            if settled {
+                return Ok(charge.cost);
+            }
+        }
         let _gate = self.gate.enter().await;
         let txn = self.db.begin().await?;
         let finish = |from: &'static str| {
@@ -260,7 +321,7 @@ impl Meter {
 }
 
 /// Moves a key's held credits to used: `released` leaves the hold, `charged` is spent.
-async fn settle_key(
+pub(crate) async fn settle_key(
     txn: &impl ConnectionTrait,
     key_id: i64,
     released: i64,
