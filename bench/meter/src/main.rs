@@ -35,15 +35,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let db = confab_store::connect(url, pool).await?;
     Migrator::fresh(&db).await?;
     seed(&db, accounts).await?;
-    // As the server builds it: SQLite files get their metering thread.
+    // As the server builds it.
     let mut meter = Meter::new(
         db.clone(),
         Duration::from_secs(900),
         WriteGate::for_backend(backend),
     );
-    if let Some(path) = confab_store::sqlite_file_of(url) {
-        meter = meter.with_sqlite_writer(&path)?;
-    }
+    meter = meter.with_writers(confab_store::sqlite_file_of(url).as_deref())?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();

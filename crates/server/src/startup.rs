@@ -235,9 +235,7 @@ async fn relay(
         Duration::from_secs(settings.credits.hold_ttl_secs),
         gate.clone(),
     );
-    if let Some(path) = confab_store::sqlite_file_of(url) {
-        meter = meter.with_sqlite_writer(&path)?;
-    }
+    meter = meter.with_writers(confab_store::sqlite_file_of(url).as_deref())?;
     Ok(Relay {
         db: db.clone(),
         providers,

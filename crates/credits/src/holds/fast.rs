@@ -59,7 +59,7 @@ SELECT COUNT(*) AS settled FROM settled";
 
 /// Holds `amount` on the account if it has that much available; the new hold's id, or `None`.
 pub(super) async fn hold_postgres(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     user_id: i64,
     amount: i64,
     reference: &str,
@@ -101,7 +101,7 @@ pub(super) fn usage_entry(hold: Hold, charge: &Charge) -> NewEntry {
 /// Settles a still-held hold with a cost that fits in it; false when the hold was not held
 /// (the caller then takes the careful path).
 pub(super) async fn settle_postgres(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     hold: Hold,
     charge: &Charge,
     now: DateTime<Utc>,

@@ -18,6 +18,8 @@ use crate::CreditsError;
 use crate::ledger::{EntryKind, NewEntry, insert_entry};
 
 mod fast;
+mod jobs;
+mod pg_writer;
 mod sqlite_writer;
 
 /// Credits reserved for one request.
@@ -45,8 +47,8 @@ pub struct Charge {
 pub struct Meter {
     db: DatabaseConnection,
     gate: WriteGate,
-    /// SQLite's own metering thread, when the database is a file.
-    sqlite: Option<sqlite_writer::SqliteWriter>,
+    /// The metering writers (see [`Meter::with_writers`]); an account always uses the same.
+    writers: Vec<jobs::Queue>,
     /// How long a hold outlives its request at most (then a crash is assumed).
     ttl: Duration,
 }
@@ -57,15 +59,29 @@ impl Meter {
             db,
             gate,
             ttl,
-            sqlite: None,
+            writers: Vec::new(),
         }
     }
 
-    /// On SQLite, runs holds and settles on a thread with its own connection to `path` (the
-    /// migrated database file), committing them in groups.
-    pub fn with_sqlite_writer(mut self, path: &str) -> Result<Self, CreditsError> {
-        self.sqlite = Some(sqlite_writer::SqliteWriter::start(path, self.gate.clone())?);
+    /// Runs the hot path through writers that commit whatever has queued up together: on
+    /// PostgreSQL, tasks on the runtime; on SQLite, a thread with its own connection to
+    /// `sqlite_file` (the migrated database; without one, no writer). Must be called inside
+    /// the runtime.
+    pub fn with_writers(mut self, sqlite_file: Option<&str>) -> Result<Self, CreditsError> {
+        self.writers = if self.is_postgres() {
+            pg_writer::start(&self.db)
+        } else if let Some(path) = sqlite_file {
+            vec![sqlite_writer::start(path, self.gate.clone())?]
+        } else {
+            Vec::new()
+        };
         Ok(self)
+    }
+
+    fn writer_for(&self, user_id: i64) -> Option<&jobs::Queue> {
+        let n = i64::try_from(self.writers.len()).ok().filter(|n| *n > 0)?;
+        self.writers
+            .get(usize::try_from(user_id.rem_euclid(n)).unwrap_or(0))
     }
 
     fn is_postgres(&self) -> bool {
@@ -94,19 +110,13 @@ impl Meter {
         let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::hours(1));
         let expires_ms = (now + ttl).timestamp_millis();
         let reference: String = reference.chars().take(128).collect();
-        if let Some(writer) = &self.sqlite {
+        // PostgreSQL's writers take keyless holds (one row to check); SQLite's takes all.
+        let writer = self
+            .writer_for(user_id)
+            .filter(|_| api_key_id.is_none() || !self.is_postgres());
+        if let Some(writer) = writer {
             let id = writer
                 .hold(user_id, api_key_id, amount, reference, expires_ms, now)
-                .await?;
-            return Ok(Some(Hold {
-                id,
-                user_id,
-                api_key_id,
-                amount,
-            }));
-        }
-        if api_key_id.is_none() && self.is_postgres() {
-            let id = fast::hold_postgres(&self.db, user_id, amount, &reference, expires_ms, now)
                 .await?
                 .ok_or(CreditsError::InsufficientCredits)?;
             return Ok(Some(Hold {
@@ -198,7 +208,7 @@ impl Meter {
         // needs no reading. Anything else (a hold released by the sweeper, a cost above the
         // estimate, a second settle) takes the careful path below.
         if (0..=hold.amount).contains(&charge.cost) {
-            let settled = if let Some(writer) = &self.sqlite {
+            let settled = if let Some(writer) = self.writer_for(hold.user_id) {
                 writer.settle(hold, charge.clone(), now).await?
             } else if self.is_postgres() {
                 fast::settle_postgres(&self.db, hold, &charge, now).await?

@@ -8,123 +8,36 @@
 //! The thread takes the same write gate as every other writer in the process, so it never
 //! waits in SQLite's busy handler.
 
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, channel};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use confab_store::WriteGate;
 use rusqlite::{Connection, OptionalExtension, params};
 use sea_orm::DbErr;
-use tokio::sync::oneshot;
 
 use super::fast::usage_entry;
-use super::{Charge, Hold};
+use super::jobs::{Done, Job, MAX_BATCH, Op, Queue};
 use crate::CreditsError;
 
-/// Most operations one transaction takes.
-const MAX_BATCH: usize = 256;
-
-enum Op {
-    Hold {
-        user_id: i64,
-        api_key_id: Option<i64>,
-        amount: i64,
-        reference: String,
-        expires_ms: i64,
-        now: DateTime<Utc>,
-    },
-    Settle {
-        hold: Hold,
-        charge: Charge,
-        now: DateTime<Utc>,
-    },
-}
-
-/// A hold's id, or for a settle whether the hold was still held (then it is settled).
-enum Done {
-    Held(i64),
-    Settled(bool),
-}
-
-struct Job {
-    op: Op,
-    reply: oneshot::Sender<Result<Done, CreditsError>>,
-}
-
-#[derive(Clone)]
-pub(super) struct SqliteWriter {
-    jobs: Arc<Sender<Job>>,
-}
-
-impl SqliteWriter {
-    /// Opens the database file (already migrated) and starts the thread.
-    pub(super) fn start(path: &str, gate: WriteGate) -> Result<Self, CreditsError> {
-        let connection = Connection::open(path).map_err(database)?;
-        connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-            )
-            .map_err(database)?;
-        let (jobs, queue) = channel();
-        std::thread::Builder::new()
-            .name("confab-meter".into())
-            .spawn(move || run(connection, queue, gate))
-            .map_err(|error| CreditsError::Database(DbErr::Custom(error.to_string())))?;
-        Ok(Self {
-            jobs: Arc::new(jobs),
-        })
-    }
-
-    async fn submit(&self, op: Op) -> Result<Done, CreditsError> {
-        let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { op, reply }).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-
-    pub(super) async fn hold(
-        &self,
-        user_id: i64,
-        api_key_id: Option<i64>,
-        amount: i64,
-        reference: String,
-        expires_ms: i64,
-        now: DateTime<Utc>,
-    ) -> Result<i64, CreditsError> {
-        let op = Op::Hold {
-            user_id,
-            api_key_id,
-            amount,
-            reference,
-            expires_ms,
-            now,
-        };
-        match self.submit(op).await? {
-            Done::Held(id) => Ok(id),
-            Done::Settled(_) => Err(stopped()),
-        }
-    }
-
-    /// Settles a hold whose cost fits in it; false when it was no longer held.
-    pub(super) async fn settle(
-        &self,
-        hold: Hold,
-        charge: Charge,
-        now: DateTime<Utc>,
-    ) -> Result<bool, CreditsError> {
-        match self.submit(Op::Settle { hold, charge, now }).await? {
-            Done::Settled(settled) => Ok(settled),
-            Done::Held(_) => Err(stopped()),
-        }
-    }
+/// Opens the database file (already migrated) and starts the thread.
+pub(super) fn start(path: &str, gate: WriteGate) -> Result<Queue, CreditsError> {
+    let connection = Connection::open(path).map_err(database)?;
+    connection
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(database)?;
+    let (jobs, queue) = channel();
+    std::thread::Builder::new()
+        .name("confab-meter".into())
+        .spawn(move || run(connection, queue, gate))
+        .map_err(|error| CreditsError::Database(DbErr::Custom(error.to_string())))?;
+    Ok(Queue::Thread(jobs))
 }
 
 fn database(error: rusqlite::Error) -> CreditsError {
     CreditsError::Database(DbErr::Custom(format!("sqlite: {error}")))
-}
-
-fn stopped() -> CreditsError {
-    CreditsError::Database(DbErr::Custom("the metering writer has stopped".into()))
 }
 
 /// Timestamps as the rest of the schema stores them (sqlx's encoding of `DateTime<Utc>`).
@@ -205,7 +118,7 @@ fn apply(db: &Connection, op: &Op) -> Result<Done, CreditsError> {
                 .and_then(|mut s| s.execute(params![user_id, amount, now]))
                 .map_err(database)?;
             if reserved == 0 {
-                return Err(CreditsError::InsufficientCredits);
+                return Ok(Done::Held(None));
             }
             if let Some(key_id) = api_key_id {
                 let within = db
@@ -230,7 +143,7 @@ fn apply(db: &Connection, op: &Op) -> Result<Done, CreditsError> {
                 ])
             })
             .map_err(database)?;
-            Ok(Done::Held(db.last_insert_rowid()))
+            Ok(Done::Held(Some(db.last_insert_rowid())))
         }
         Op::Settle { hold, charge, now } => {
             let at = timestamp(*now);
