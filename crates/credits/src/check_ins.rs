@@ -153,3 +153,50 @@ pub async fn month(
         streak: recent.map_or(0, |r| r.streak),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use confab_migration::{Migrator, MigratorTrait};
+
+    use super::*;
+
+    /// A streak counts consecutive calendar days in the site's zone, and a missed day restarts
+    /// it; the month lists the days checked in.
+    #[tokio::test]
+    async fn streaks_follow_calendar_days_in_the_site_zone() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        let zone: Tz = "Asia/Shanghai".parse().unwrap();
+        // 23:30 and 00:30 Shanghai time are different days (15:30 and 16:30 UTC).
+        let at = |d: u32, h: u32, m: u32| Utc.with_ymd_and_hms(2026, 3, d, h, m, 0).unwrap();
+        let first = check_in(&db, 7, zone, 10, at(1, 15, 30)).await.unwrap();
+        assert_eq!((first.day.as_str(), first.streak), ("2026-03-01", 1));
+        let second = check_in(&db, 7, zone, 10, at(1, 16, 30)).await.unwrap();
+        assert_eq!((second.day.as_str(), second.streak), ("2026-03-02", 2));
+        assert!(matches!(
+            check_in(&db, 7, zone, 10, at(1, 20, 0)).await,
+            Err(CreditsError::AlreadyCheckedIn)
+        ));
+        let third = check_in(&db, 7, zone, 10, at(3, 1, 0)).await.unwrap();
+        assert_eq!((third.day.as_str(), third.streak), ("2026-03-03", 3));
+        // 2026-03-04 is skipped: the streak starts over.
+        let again = check_in(&db, 7, zone, 10, at(5, 1, 0)).await.unwrap();
+        assert_eq!((again.day.as_str(), again.streak), ("2026-03-05", 1));
+        assert_eq!(again.balance, 40);
+
+        let march = month(&db, 7, Some("2026-03"), zone, at(5, 2, 0))
+            .await
+            .unwrap();
+        assert_eq!(
+            march.days,
+            ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-05"]
+        );
+        assert!(march.checked_in_today);
+        assert_eq!(march.streak, 1);
+        // The next day, before checking in, yesterday's streak still counts.
+        let next = month(&db, 7, None, zone, at(6, 2, 0)).await.unwrap();
+        assert!(!next.checked_in_today);
+        assert_eq!(next.streak, 1);
+    }
+}
