@@ -287,6 +287,9 @@ pub async fn stream(
             None if relayed.interrupted => ("interrupted", None),
             None => ("complete", None),
         };
+        // The client has everything: end its stream now rather than after the charge is
+        // written (the charge does not appear in OpenAI's stream).
+        drop(sender);
         record(
             &relay,
             billing,
