@@ -71,14 +71,10 @@ pub(crate) async fn admit(
     {
         return Err(ChatsError::ModelNotAllowed(model.name.clone()));
     }
-    let (tier, rate) = confab_credits::tiers::rate_for(
-        &relay.db,
-        caller.user_id,
-        model.prices,
-        model.min_tier,
-        Utc::now(),
-    )
-    .await?;
+    let (tier, rate) = relay
+        .meter
+        .rate_for(caller.user_id, model.prices, model.min_tier, Utc::now())
+        .await?;
     if tier.rank() < model.min_tier {
         return Err(ChatsError::TierRequired(model.name.clone()));
     }

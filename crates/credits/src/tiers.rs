@@ -110,12 +110,28 @@ impl TierMultipliers {
 
     /// The stored setting, or list prices for everyone when none (or a malformed one) is set.
     pub async fn load(db: &impl ConnectionTrait) -> Result<Self, CreditsError> {
-        Ok(setting::Entity::find_by_id(Self::SETTING)
-            .one(db)
-            .await?
-            .and_then(|row| serde_json::from_value::<Self>(row.value).ok())
+        Ok(Self::from_setting(
+            setting::Entity::find_by_id(Self::SETTING)
+                .one(db)
+                .await?
+                .map(|row| row.value),
+        ))
+    }
+
+    /// The setting's stored value read as multipliers (list prices when absent or malformed).
+    pub fn from_setting(value: Option<serde_json::Value>) -> Self {
+        value
+            .and_then(|value| serde_json::from_value::<Self>(value).ok())
             .filter(Self::is_valid)
-            .unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// What `prices` cost at `tier`.
+    pub fn rate(&self, prices: Prices, tier: Tier) -> Rate {
+        Rate {
+            prices,
+            percent: self.percent(tier),
+        }
     }
 }
 
@@ -138,13 +154,7 @@ pub async fn rate_for(
     }
     let tier = tier_of(db, user_id, now).await?;
     let multipliers = TierMultipliers::load(db).await?;
-    Ok((
-        tier,
-        Rate {
-            prices,
-            percent: multipliers.percent(tier),
-        },
-    ))
+    Ok((tier, multipliers.rate(prices, tier)))
 }
 
 /// An admin sets a user's tier, until `expires_at` (or for good when `None`).

@@ -1,6 +1,6 @@
-//! The queue in front of a metering writer (SQLite's thread, PostgreSQL's task): requests
-//! submit holds and settles and wait for their own answer; the writer takes whatever has
-//! queued up and commits it together.
+//! Where the hot path's holds and settles go: on SQLite straight to the metering connection;
+//! on PostgreSQL into the queue of a writer task, which takes whatever has queued up and commits
+//! it together, while each request waits for its own answer.
 
 use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
@@ -40,12 +40,12 @@ pub(super) struct Job {
     pub reply: oneshot::Sender<Result<Done, CreditsError>>,
 }
 
-/// Where a writer takes its jobs from.
+/// Where holds and settles go.
 #[derive(Clone)]
 pub(super) enum Queue {
-    /// A thread of its own (SQLite).
-    Thread(std::sync::mpsc::Sender<Job>),
-    /// A task on the runtime (PostgreSQL).
+    /// SQLite: run at once on the metering connection.
+    Inline(std::sync::Arc<super::sqlite_writer::SqliteMeter>),
+    /// PostgreSQL: a writer task that commits what queued up together.
     Task(tokio::sync::mpsc::UnboundedSender<Job>),
 }
 
@@ -55,15 +55,12 @@ pub(super) fn stopped() -> CreditsError {
 
 impl Queue {
     async fn submit(&self, op: Op) -> Result<Done, CreditsError> {
-        let (reply, answer) = oneshot::channel();
-        let job = Job { op, reply };
-        let sent = match self {
-            Queue::Thread(jobs) => jobs.send(job).is_ok(),
-            Queue::Task(jobs) => jobs.send(job).is_ok(),
+        let jobs = match self {
+            Queue::Inline(meter) => return meter.run(op).await,
+            Queue::Task(jobs) => jobs,
         };
-        if !sent {
-            return Err(stopped());
-        }
+        let (reply, answer) = oneshot::channel();
+        jobs.send(Job { op, reply }).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 

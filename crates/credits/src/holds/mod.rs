@@ -63,19 +63,37 @@ impl Meter {
         }
     }
 
-    /// Runs the hot path through writers that commit whatever has queued up together: on
-    /// PostgreSQL, tasks on the runtime; on SQLite, a thread with its own connection to
-    /// `sqlite_file` (the migrated database; without one, no writer). Must be called inside
-    /// the runtime.
+    /// Runs the hot path through faster writers: on PostgreSQL, tasks on the runtime that
+    /// commit whatever has queued up together; on SQLite, a connection of its own to
+    /// `sqlite_file` (the migrated database; without one, the pool is used). Must be called
+    /// inside the runtime.
     pub fn with_writers(mut self, sqlite_file: Option<&str>) -> Result<Self, CreditsError> {
         self.writers = if self.is_postgres() {
             pg_writer::start(&self.db)
         } else if let Some(path) = sqlite_file {
-            vec![sqlite_writer::start(path, self.gate.clone())?]
+            vec![jobs::Queue::Inline(sqlite_writer::SqliteMeter::open(
+                path,
+                self.gate.clone(),
+            )?)]
         } else {
             Vec::new()
         };
         Ok(self)
+    }
+
+    /// The caller's tier now and what `prices` cost at it (see [`crate::tiers::rate_for`]),
+    /// read on SQLite's metering connection when there is one.
+    pub async fn rate_for(
+        &self,
+        user_id: i64,
+        prices: crate::Prices,
+        min_tier: i32,
+        now: DateTime<Utc>,
+    ) -> Result<(crate::tiers::Tier, crate::pricing::Rate), CreditsError> {
+        if let Some(jobs::Queue::Inline(sqlite)) = self.writers.first() {
+            return sqlite.rate_for(user_id, prices, now);
+        }
+        crate::tiers::rate_for(&self.db, user_id, prices, min_tier, now).await
     }
 
     fn writer_for(&self, user_id: i64) -> Option<&jobs::Queue> {
