@@ -21,11 +21,6 @@ impl WriteGate {
         }
     }
 
-    /// The same from a thread outside the async runtime (never call it on one).
-    pub fn blocking_enter(&self) -> Option<MutexGuard<'_, ()>> {
-        self.0.as_ref().map(|gate| gate.blocking_lock())
-    }
-
     /// Held for the length of one write transaction.
     pub async fn enter(&self) -> Option<MutexGuard<'_, ()>> {
         match &self.0 {
