@@ -4,11 +4,13 @@
 
 use std::process::Stdio;
 
+use reqwest::StatusCode;
 use serde_json::json;
 use tokio::process::Command;
 
 use crate::chats::{add_key, add_model, app, chat_model};
 use crate::fake_upstream::{DEFAULT_REPLY, FakeUpstream};
+use crate::helpers::expect_status;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/openai_sdk.py");
 
@@ -52,11 +54,18 @@ async fn the_official_openai_python_package_works_unchanged() {
     )
     .await;
     let user = app.funded_user(&admin, "sdk", 1_000_000).await;
+    // As SDK users do: with one of their API keys.
+    let key = expect_status(
+        app.post("/api/v1/keys", json!({"name": "sdk"}), Some(&user.access))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
 
     let output = Command::new("python3")
         .arg(SCRIPT)
         .env("CONFAB_BASE_URL", &app.address)
-        .env("CONFAB_TOKEN", &user.access)
+        .env("CONFAB_TOKEN", key["secret"].as_str().unwrap())
         .env("CONFAB_EXPECT_REPLY", DEFAULT_REPLY)
         .output()
         .await

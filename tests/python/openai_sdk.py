@@ -104,6 +104,12 @@ def errors():
         assert error.status_code == 401
     else:
         raise AssertionError("a bad token was accepted")
+    try:
+        client.with_options(api_key="sk-" + "0" * 48).models.list()
+    except openai.AuthenticationError as error:
+        assert error.status_code == 401 and error.code == "invalid_api_key"
+    else:
+        raise AssertionError("an unknown API key was accepted")
 
 
 for check in (models, streamed_completion, whole_completion, images, errors):
