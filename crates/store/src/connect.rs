@@ -38,6 +38,12 @@ pub fn sqlite_url_for(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
+/// WAL pages after which a commit checkpoints (SQLite's default is 1,000). A checkpoint syncs
+/// the database file while the writers behind it wait, and its length grows with the pages it
+/// copies: measured through the relay at 1,000 metered req/s, p99 was 4.7 ms at 1,000 pages,
+/// 26 ms at 10,000, 6.6 ms at 100 and 2.6–3.0 ms at 250.
+pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 250;
+
 /// Connects and prepares the connection for Confab's access pattern.
 ///
 /// SQLite gets WAL (readers never wait for the writer), a busy timeout (writers queue instead of
@@ -60,6 +66,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
         });
     }
     let db = Database::connect(options).await?;

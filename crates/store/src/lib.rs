@@ -5,7 +5,7 @@ pub mod entity;
 mod page;
 mod write_gate;
 
-pub use connect::{Backend, connect, sqlite_file_of, sqlite_url_for};
+pub use connect::{Backend, WAL_AUTOCHECKPOINT_PAGES, connect, sqlite_file_of, sqlite_url_for};
 pub use page::fetch_page;
 pub use sea_orm;
 pub use write_gate::WriteGate;

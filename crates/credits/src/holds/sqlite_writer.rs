@@ -31,10 +31,12 @@ impl SqliteMeter {
     pub(super) fn open(path: &str, gate: WriteGate) -> Result<Arc<Self>, CreditsError> {
         let connection = Connection::open(path).map_err(database)?;
         connection
-            .execute_batch(
+            .execute_batch(&format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-            )
+                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                 PRAGMA wal_autocheckpoint = {};",
+                confab_store::WAL_AUTOCHECKPOINT_PAGES
+            ))
             .map_err(database)?;
         Ok(Arc::new(Self {
             connection: Mutex::new(connection),
