@@ -44,13 +44,20 @@ pub(super) struct Job {
 #[derive(Clone)]
 pub(super) enum Queue {
     /// SQLite: run at once on the metering connection.
-    Inline(std::sync::Arc<super::sqlite_writer::SqliteMeter>),
+    Inline(std::sync::Arc<super::sqlite_meter::SqliteMeter>),
     /// PostgreSQL: a writer task that commits what queued up together.
     Task(tokio::sync::mpsc::UnboundedSender<Job>),
 }
 
-pub(super) fn stopped() -> CreditsError {
+fn stopped() -> CreditsError {
     CreditsError::Database(DbErr::Custom("the metering writer has stopped".into()))
+}
+
+/// A writer answered a hold with a settle's answer or the other way round (a bug).
+fn mismatched() -> CreditsError {
+    CreditsError::Database(DbErr::Custom(
+        "the metering writer answered another operation".into(),
+    ))
 }
 
 impl Queue {
@@ -84,7 +91,7 @@ impl Queue {
         };
         match self.submit(op).await? {
             Done::Held(id) => Ok(id),
-            Done::Settled(_) => Err(stopped()),
+            Done::Settled(_) => Err(mismatched()),
         }
     }
 
@@ -97,7 +104,7 @@ impl Queue {
     ) -> Result<bool, CreditsError> {
         match self.submit(Op::Settle { hold, charge, now }).await? {
             Done::Settled(settled) => Ok(settled),
-            Done::Held(_) => Err(stopped()),
+            Done::Held(_) => Err(mismatched()),
         }
     }
 }

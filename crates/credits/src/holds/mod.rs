@@ -20,7 +20,7 @@ use crate::ledger::{EntryKind, NewEntry, insert_entry};
 mod fast;
 mod jobs;
 mod pg_writer;
-mod sqlite_writer;
+mod sqlite_meter;
 
 /// Credits reserved for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,7 @@ impl Meter {
         self.writers = if self.is_postgres() {
             pg_writer::start(&self.db)
         } else if let Some(path) = sqlite_file {
-            vec![jobs::Queue::Inline(sqlite_writer::SqliteMeter::open(
+            vec![jobs::Queue::Inline(sqlite_meter::SqliteMeter::open(
                 path,
                 self.gate.clone(),
             )?)]

@@ -7,7 +7,7 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
 use super::fast::{hold_postgres, settle_postgres};
-use super::jobs::{Done, Job, MAX_BATCH, Op, Queue, stopped};
+use super::jobs::{Done, Job, MAX_BATCH, Op, Queue};
 use crate::CreditsError;
 
 /// Writers per instance; an account always goes to the same one.
@@ -85,7 +85,10 @@ async fn apply(db: &impl ConnectionTrait, op: &Op) -> Result<Done, CreditsError>
         } => Ok(Done::Held(
             hold_postgres(db, *user_id, *amount, reference, *expires_ms, *now).await?,
         )),
-        Op::Hold { .. } => Err(stopped()),
+        // Never queued: Meter::hold keeps keyed holds on the transaction path.
+        Op::Hold { .. } => Err(CreditsError::Database(sea_orm::DbErr::Custom(
+            "a keyed hold reached the PostgreSQL writer".into(),
+        ))),
         Op::Settle { hold, charge, now } => Ok(Done::Settled(
             settle_postgres(db, *hold, charge, *now).await?,
         )),
