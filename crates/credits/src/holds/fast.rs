@@ -1,25 +1,17 @@
-//! The hot path of metering, in as few round trips as each database allows.
+//! PostgreSQL's hot path of metering: a hold and a settle are each one statement
+//! (data-modifying CTEs), so the account row is locked only while that statement runs and
+//! commits, never across round trips. (SQLite has no DML in CTEs: see `sqlite_meter`.)
 //!
-//! On PostgreSQL a hold and a settle are each one statement (data-modifying CTEs), so the
-//! account row is locked only while that statement runs and commits, never across round trips:
-//! one busy account then takes thousands of requests a second. SQLite has no DML in CTEs; its
-//! settle is one short transaction behind the write gate.
-//!
-//! Both settle paths apply only when the cost fits in the hold: then the whole cost is charged
+//! The fast settle applies only when the cost fits in the hold: then the whole cost is charged
 //! without reading the balance, because the hold already guarantees it (balance - held >= 0,
 //! so balance - (held - hold) >= hold >= cost).
 
 use chrono::{DateTime, Utc};
-use confab_store::entity::{credit_account, credit_hold};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use super::{Charge, Hold, settle_key};
+use super::{Charge, Hold};
 use crate::CreditsError;
-use crate::ledger::{EntryKind, NewEntry, insert_entry};
+use crate::ledger::{EntryKind, NewEntry};
 
 const HOLD_SQL: &str = "\
 WITH reserved AS (
@@ -127,51 +119,4 @@ pub(super) async fn settle_postgres(
         None => 0,
     };
     Ok(settled == 1)
-}
-
-/// The same on SQLite: one short transaction (the caller holds the write gate).
-pub(super) async fn settle_in_transaction(
-    db: &DatabaseConnection,
-    hold: Hold,
-    charge: &Charge,
-    now: DateTime<Utc>,
-) -> Result<bool, CreditsError> {
-    let txn = db.begin().await?;
-    let settled = credit_hold::Entity::update_many()
-        .col_expr(credit_hold::Column::Status, Expr::value("settled"))
-        .col_expr(credit_hold::Column::FinishedAt, Expr::value(now))
-        .col_expr(credit_hold::Column::Charged, Expr::value(charge.cost))
-        .filter(credit_hold::Column::Id.eq(hold.id))
-        .filter(credit_hold::Column::Status.eq("held"))
-        .exec(&txn)
-        .await?;
-    if settled.rows_affected != 1 {
-        txn.rollback().await?;
-        return Ok(false);
-    }
-    let account = credit_account::Entity::update_many()
-        .col_expr(
-            credit_account::Column::Held,
-            Expr::col(credit_account::Column::Held).sub(hold.amount),
-        )
-        .col_expr(
-            credit_account::Column::Balance,
-            Expr::col(credit_account::Column::Balance).sub(charge.cost),
-        )
-        .col_expr(credit_account::Column::UpdatedAt, Expr::value(now))
-        .filter(credit_account::Column::UserId.eq(hold.user_id))
-        .exec_with_returning(&txn)
-        .await?;
-    let Some(account) = account.into_iter().next() else {
-        txn.rollback().await?;
-        return Ok(false);
-    };
-    if let Some(key_id) = hold.api_key_id {
-        settle_key(&txn, key_id, hold.amount, charge.cost).await?;
-    }
-    if charge.cost > 0 {
-        insert_entry(&txn, &usage_entry(hold, charge), account.balance, now).await?;
-    }
-    txn.commit().await?;
-    Ok(true)
 }

@@ -226,13 +226,13 @@ impl Meter {
         // needs no reading. Anything else (a hold released by the sweeper, a cost above the
         // estimate, a second settle) takes the careful path below.
         if (0..=hold.amount).contains(&charge.cost) {
-            let settled = if let Some(writer) = self.writer_for(hold.user_id) {
-                writer.settle(hold, charge.clone(), now).await?
-            } else if self.is_postgres() {
-                fast::settle_postgres(&self.db, hold, &charge, now).await?
-            } else {
-                let _gate = self.gate.enter().await;
-                fast::settle_in_transaction(&self.db, hold, &charge, now).await?
+            let settled = match self.writer_for(hold.user_id) {
+                Some(writer) => writer.settle(hold, charge.clone(), now).await?,
+                None if self.is_postgres() => {
+                    fast::settle_postgres(&self.db, hold, &charge, now).await?
+                }
+                // SQLite without its metering connection (a database in memory).
+                None => false,
             };
             if settled {
                 return Ok(charge.cost);
@@ -349,7 +349,7 @@ impl Meter {
 }
 
 /// Moves a key's held credits to used: `released` leaves the hold, `charged` is spent.
-pub(crate) async fn settle_key(
+async fn settle_key(
     txn: &impl ConnectionTrait,
     key_id: i64,
     released: i64,

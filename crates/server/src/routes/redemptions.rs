@@ -57,6 +57,17 @@ pub struct BatchPage {
     pub page_size: u64,
 }
 
+impl From<confab_core::Page<BatchView>> for BatchPage {
+    fn from(page: confab_core::Page<BatchView>) -> Self {
+        Self {
+            items: page.items,
+            total: page.total,
+            page: page.page,
+            page_size: page.page_size,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Voided {
     /// Codes voided now (used and already voided ones are left as they are).
@@ -193,10 +204,7 @@ pub async fn create(
 fn to_csv(created: &CreatedBatch) -> String {
     let batch = &created.batch;
     let expires = batch.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default();
-    let kind = serde_json::to_value(batch.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let kind = batch.kind.as_str();
     let mut out = String::with_capacity(created.codes.len() * 64 + 64);
     out.push_str("code,kind,amount,expires_at,batch_id\n");
     for code in &created.codes {
@@ -255,12 +263,7 @@ pub async fn batches(
 ) -> Result<web::Json<BatchPage>, ApiError> {
     let page = PageRequest::new(query.page, query.page_size)?;
     let page = redemptions::batches(&state.db, page).await?;
-    Ok(web::Json(BatchPage {
-        items: page.items,
-        total: page.total,
-        page: page.page,
-        page_size: page.page_size,
-    }))
+    Ok(web::Json(page.into()))
 }
 
 /// Void every unused code of a batch.
