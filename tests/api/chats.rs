@@ -754,13 +754,7 @@ async fn rate_limited_and_failing_keys_rest_then_return() {
     )
     .await;
     expect_error(response, StatusCode::BAD_GATEWAY, "upstream_error").await;
-    let stored = messages(&app, &user, chat).await;
-    let last = stored.last().unwrap();
-    assert_eq!(last["status"], "failed");
-    assert_eq!(last["error_code"], "upstream_error");
-    let records = usage_records(&app, &admin, "status=failed", 1).await;
-    assert_eq!(records[0]["cost"], 0);
-    // Now every key rests: 503 with Retry-After.
+    // Now every key rests: 503 with Retry-After (asked at once: the rest is 100 ms here).
     let response = send(
         &app,
         &user,
@@ -775,6 +769,13 @@ async fn rate_limited_and_failing_keys_rest_then_return() {
         "no_provider_available",
     )
     .await;
+    // The 502's answer is stored as failed, and its usage record charged nothing.
+    let stored = messages(&app, &user, chat).await;
+    let answer = &stored[stored.len() - 3];
+    assert_eq!(answer["status"], "failed");
+    assert_eq!(answer["error_code"], "upstream_error");
+    let records = usage_records(&app, &admin, "status=failed", 1).await;
+    assert_eq!(records[0]["cost"], 0);
 }
 
 #[tokio::test]
