@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::views::page_schema;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -48,13 +49,7 @@ pub struct UsageRecordView {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UsageRecordPage {
-    pub items: Vec<UsageRecordView>,
-    pub total: u64,
-    pub page: u64,
-    pub page_size: u64,
-}
+page_schema!(UsageRecordPage, UsageRecordView);
 
 /// Requests, newest first, filtered by user, chat, model, status, key or endpoint.
 #[utoipa::path(get, path = "/api/v1/admin/messages", tag = "admin", security(("bearer" = [])),
@@ -78,32 +73,25 @@ pub async fn list(
         endpoint: query.endpoint,
     };
     let page = usage::list(&state.db, &filter, page).await?;
-    Ok(web::Json(UsageRecordPage {
-        items: page
-            .items
-            .into_iter()
-            .map(|r| UsageRecordView {
-                id: r.id,
-                user_id: r.user_id,
-                chat_id: r.chat_id,
-                message_id: r.message_id,
-                api_key_id: r.api_key_id,
-                endpoint: r.endpoint,
-                model: r.model,
-                provider_key_id: r.provider_key_id,
-                prompt_tokens: r.prompt_tokens,
-                completion_tokens: r.completion_tokens,
-                images: r.images,
-                ttft_ms: r.ttft_ms,
-                latency_ms: r.latency_ms,
-                status: r.status,
-                error_code: r.error_code,
-                cost: r.cost,
-                created_at: r.created_at,
-            })
-            .collect(),
-        total: page.total,
-        page: page.page,
-        page_size: page.page_size,
-    }))
+    Ok(web::Json(UsageRecordPage::from(page.map(|r| {
+        UsageRecordView {
+            id: r.id,
+            user_id: r.user_id,
+            chat_id: r.chat_id,
+            message_id: r.message_id,
+            api_key_id: r.api_key_id,
+            endpoint: r.endpoint,
+            model: r.model,
+            provider_key_id: r.provider_key_id,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            images: r.images,
+            ttft_ms: r.ttft_ms,
+            latency_ms: r.latency_ms,
+            status: r.status,
+            error_code: r.error_code,
+            cost: r.cost,
+            created_at: r.created_at,
+        }
+    }))))
 }

@@ -5,33 +5,17 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use confab_core::PageRequest;
 use confab_keys::api_keys::{self, ApiKey, ApiKeyPatch, CreatedApiKey, NewApiKey};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::auth::{Admin, Caller, day_in};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::routes::chats::PageQuery;
+use crate::routes::views::page_schema;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKeyPage {
-    pub items: Vec<ApiKey>,
-    pub total: u64,
-    pub page: u64,
-    pub page_size: u64,
-}
-
-impl From<confab_core::Page<ApiKey>> for ApiKeyPage {
-    fn from(page: confab_core::Page<ApiKey>) -> Self {
-        Self {
-            items: page.items,
-            total: page.total,
-            page: page.page,
-            page_size: page.page_size,
-        }
-    }
-}
+page_schema!(ApiKeyPage, ApiKey);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

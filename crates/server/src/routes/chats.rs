@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Consumer;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
+use crate::routes::views::page_schema;
 use crate::sse;
 use crate::state::AppState;
 
@@ -25,21 +26,9 @@ pub struct PageQuery {
     pub page_size: Option<u64>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChatPage {
-    pub items: Vec<ChatView>,
-    pub total: u64,
-    pub page: u64,
-    pub page_size: u64,
-}
+page_schema!(ChatPage, ChatView);
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MessagePage {
-    pub items: Vec<MessageView>,
-    pub total: u64,
-    pub page: u64,
-    pub page_size: u64,
-}
+page_schema!(MessagePage, MessageView);
 
 /// The reply to a non-streamed message; the same as the `done` event plus the question.
 #[derive(Debug, Serialize, ToSchema)]
@@ -89,12 +78,7 @@ pub async fn list(
     caller.unbound()?;
     let page = PageRequest::new(query.page, query.page_size)?;
     let page = chats::list(&state.db, caller.user_id, page).await?;
-    Ok(web::Json(ChatPage {
-        items: page.items,
-        total: page.total,
-        page: page.page,
-        page_size: page.page_size,
-    }))
+    Ok(web::Json(ChatPage::from(page)))
 }
 
 /// One chat (another user's is a 404).
@@ -166,12 +150,7 @@ pub async fn messages(
     caller.in_chat(*id)?;
     let page = PageRequest::new(query.page, query.page_size)?;
     let page = chats::messages(&state.db, caller.user_id, id.into_inner(), page).await?;
-    Ok(web::Json(MessagePage {
-        items: page.items,
-        total: page.total,
-        page: page.page,
-        page_size: page.page_size,
-    }))
+    Ok(web::Json(MessagePage::from(page)))
 }
 
 fn frame(event: ChatStreamEvent) -> bytes::Bytes {

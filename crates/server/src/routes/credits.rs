@@ -13,15 +13,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
+use crate::routes::views::page_schema;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EntryPage {
-    pub items: Vec<EntryView>,
-    pub total: u64,
-    pub page: u64,
-    pub page_size: u64,
-}
+page_schema!(EntryPage, EntryView);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -56,15 +51,6 @@ fn kind(kind: Option<&str>) -> Result<Option<EntryKind>, ApiError> {
     .transpose()
 }
 
-fn page_of(page: confab_core::Page<EntryView>) -> EntryPage {
-    EntryPage {
-        items: page.items,
-        total: page.total,
-        page: page.page,
-        page_size: page.page_size,
-    }
-}
-
 /// The caller's balance, what is held by requests in flight, and their tier.
 #[utoipa::path(get, path = "/api/v1/credits", tag = "credits", security(("bearer" = [])),
     responses((status = 200, description = "The caller's credits", body = Credits),
@@ -95,7 +81,7 @@ pub async fn own_ledger(
         ..LedgerFilter::default()
     };
     let page = PageRequest::new(query.page, query.page_size)?;
-    Ok(web::Json(page_of(
+    Ok(web::Json(EntryPage::from(
         ledger::entries(&state.db, &filter, page).await?,
     )))
 }
@@ -118,7 +104,7 @@ pub async fn admin_ledger(
         to: query.to,
     };
     let page = PageRequest::new(query.page, query.page_size)?;
-    Ok(web::Json(page_of(
+    Ok(web::Json(EntryPage::from(
         ledger::entries(&state.db, &filter, page).await?,
     )))
 }

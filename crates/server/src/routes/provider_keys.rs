@@ -6,12 +6,13 @@ use confab_chats::relay::KeyCheck;
 use confab_core::PageRequest;
 use confab_keys::provider_keys::{self, NewProviderKey, ProviderKeyPatch, ProviderKeyView};
 use confab_providers::ProviderKind;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
+use crate::routes::views::page_schema;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -22,13 +23,7 @@ pub struct KeyListQuery {
     pub kind: Option<ProviderKind>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProviderKeyPage {
-    pub items: Vec<ProviderKeyView>,
-    pub total: u64,
-    pub page: u64,
-    pub page_size: u64,
-}
+page_schema!(ProviderKeyPage, ProviderKeyView);
 
 fn view(state: &AppState, row: confab_store::entity::provider_key::Model) -> ProviderKeyView {
     let cooling = state.pool().cooling_until(row.id);
@@ -53,16 +48,9 @@ pub async fn list(
     let query = query.into_inner();
     let page = PageRequest::new(query.page, query.page_size)?;
     let page = provider_keys::list(&state.db, query.kind, page).await?;
-    Ok(web::Json(ProviderKeyPage {
-        items: page
-            .items
-            .into_iter()
-            .map(|row| view(&state, row))
-            .collect(),
-        total: page.total,
-        page: page.page,
-        page_size: page.page_size,
-    }))
+    Ok(web::Json(ProviderKeyPage::from(
+        page.map(|row| view(&state, row)),
+    )))
 }
 
 /// Add a provider key. The secret is encrypted (AES-256-GCM) and never shown again.

@@ -16,6 +16,7 @@ use crate::auth::{Admin, Caller, Client};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::routes::chats::PageQuery;
+use crate::routes::views::page_schema;
 use crate::state::AppState;
 
 /// Failed attempts allowed per user, and per address, in a window.
@@ -30,43 +31,9 @@ pub struct Redeem {
     pub code: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CodePage {
-    pub items: Vec<CodeView>,
-    pub total: u64,
-    pub page: u64,
-    pub page_size: u64,
-}
+page_schema!(CodePage, CodeView);
 
-impl From<confab_core::Page<CodeView>> for CodePage {
-    fn from(page: confab_core::Page<CodeView>) -> Self {
-        Self {
-            items: page.items,
-            total: page.total,
-            page: page.page,
-            page_size: page.page_size,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BatchPage {
-    pub items: Vec<BatchView>,
-    pub total: u64,
-    pub page: u64,
-    pub page_size: u64,
-}
-
-impl From<confab_core::Page<BatchView>> for BatchPage {
-    fn from(page: confab_core::Page<BatchView>) -> Self {
-        Self {
-            items: page.items,
-            total: page.total,
-            page: page.page,
-            page_size: page.page_size,
-        }
-    }
-}
+page_schema!(BatchPage, BatchView);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Voided {

@@ -6,6 +6,34 @@ use confab_users::{Role, User, UserStatus};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// Declares a list response (`items`, `total`, `page`, `page_size`) for one item type, and its
+/// conversion from a domain [`confab_core::Page`]. OpenAPI needs a named schema per item type,
+/// so each list gets its own struct; this keeps them one line each.
+macro_rules! page_schema {
+    ($(#[$meta:meta])* $name:ident, $item:ty) => {
+        $(#[$meta])*
+        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            pub total: u64,
+            pub page: u64,
+            pub page_size: u64,
+        }
+
+        impl From<confab_core::Page<$item>> for $name {
+            fn from(page: confab_core::Page<$item>) -> Self {
+                Self {
+                    items: page.items,
+                    total: page.total,
+                    page: page.page,
+                    page_size: page.page_size,
+                }
+            }
+        }
+    };
+}
+pub(crate) use page_schema;
+
 /// An account as clients see it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
