@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use confab_credits::holds::{Charge, Meter};
 use confab_migration::{Migrator, MigratorTrait};
-use confab_store::{Backend, WriteGate};
+
 use hdrhistogram::Histogram;
 use rand::Rng;
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use confab_store::Db;
+use sea_orm::{ConnectionTrait, Statement};
 
 const START_BALANCE: i64 = 1_000_000_000_000;
 
@@ -30,17 +31,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let accounts: i64 = accounts.parse()?;
     let concurrency: usize = concurrency.parse()?;
     let secs: u64 = secs.parse()?;
-    let backend = Backend::of_url(url);
     let pool = u32::try_from(concurrency).unwrap_or(64).clamp(4, 64);
     let db = confab_store::connect(url, pool).await?;
-    Migrator::fresh(&db).await?;
+    Migrator::fresh(db.connection()).await?;
     seed(&db, accounts).await?;
     // As the server builds it.
-    let mut meter = Meter::new(
-        db.clone(),
-        Duration::from_secs(900),
-        WriteGate::for_backend(backend),
-    );
+    let mut meter = Meter::new(db.clone(), Duration::from_secs(900));
     meter = meter.with_writers(confab_store::sqlite_file_of(url).as_deref())?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -113,7 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Accounts 1..=n with a large balance, and the opening entry that makes the ledger sum to it.
-async fn seed(db: &DatabaseConnection, accounts: i64) -> Result<(), sea_orm::DbErr> {
+async fn seed(db: &Db, accounts: i64) -> Result<(), sea_orm::DbErr> {
     let backend = db.get_database_backend();
     let now = chrono::Utc::now();
     for first in (1..=accounts).step_by(500) {
@@ -151,7 +147,7 @@ async fn seed(db: &DatabaseConnection, accounts: i64) -> Result<(), sea_orm::DbE
 }
 
 /// Whether every account's balance equals the sum of its entries and nothing is left held.
-async fn ledger_matches(db: &DatabaseConnection, accounts: i64) -> Result<bool, sea_orm::DbErr> {
+async fn ledger_matches(db: &Db, accounts: i64) -> Result<bool, sea_orm::DbErr> {
     let backend = db.get_database_backend();
     let row = db
         .query_one_raw(Statement::from_string(

@@ -102,16 +102,12 @@ pub(crate) async fn hold(
         .await?)
 }
 
-/// Charges `cost` against the hold and releases the rest; returns what was charged. A failure
-/// here leaves the hold to expire, so the user is never charged twice (and here not at all).
+/// Charges `cost` against the hold and releases the rest; returns what was (or, while the
+/// database refuses, will be) charged.
 pub(crate) async fn settle(relay: &Relay, hold: Option<Hold>, charge: Charge) -> i64 {
-    let Some(hold) = hold else { return 0 };
-    match relay.meter.settle(hold, charge, Utc::now()).await {
-        Ok(charged) => charged,
-        Err(error) => {
-            tracing::error!(%error, hold_id = hold.id, "settling a hold failed; it will expire uncharged");
-            0
-        }
+    match hold {
+        Some(hold) => relay.meter.settle_surely(hold, charge).await,
+        None => 0,
     }
 }
 

@@ -16,7 +16,7 @@ use confab_providers::{
 };
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
-use sea_orm::DatabaseConnection;
+use confab_store::Db;
 use tokio::sync::mpsc;
 
 use crate::catalog::{Catalog, Modality, ModelView};
@@ -24,7 +24,7 @@ use crate::{ChatsError, tokens};
 
 /// Everything a completion needs, shared by all requests.
 pub struct Relay {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub providers: Providers,
     pub pool: Arc<KeyPool>,
     pub catalog: Arc<Catalog>,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use confab_core::crypto::sha256_hex;
 use confab_core::{Page, PageRequest};
 use confab_store::entity::{credit_account, redemption_batch, redemption_code};
-use confab_store::{WriteGate, fetch_page};
+use confab_store::fetch_page;
 use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -369,7 +369,6 @@ pub async fn void_batch(
 /// used, voided and expired codes each have their own error.
 pub async fn redeem<C>(
     db: &C,
-    gate: &WriteGate,
     user_id: i64,
     code: &str,
     now: DateTime<Utc>,
@@ -382,7 +381,6 @@ where
         return Err(CreditsError::CodeNotFound);
     }
     let hash = sha256_hex(&normalized);
-    let _gate = gate.enter().await;
     let txn = db.begin().await?;
     // The first statement writes: the one UPDATE that finds the code unused wins.
     let claimed = redemption_code::Entity::update_many()

@@ -8,10 +8,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use confab_core::{Page, PageRequest};
 use confab_store::entity::{provider_key, usage_record};
-use confab_store::{WriteGate, fetch_page};
+use confab_store::{Db, fetch_page};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait,
     QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -54,9 +54,9 @@ const BATCH: usize = 512;
 
 impl UsageWriter {
     /// Starts the writer task on the current runtime.
-    pub fn start(db: DatabaseConnection, interval: Duration, gate: WriteGate) -> Self {
+    pub fn start(db: Db, interval: Duration) -> Self {
         let (sender, receiver) = mpsc::channel(16 * BATCH);
-        tokio::spawn(run(db, receiver, interval, gate));
+        tokio::spawn(run(db, receiver, interval));
         Self { sender }
     }
 
@@ -84,10 +84,9 @@ impl UsageWriter {
 /// Waits for a record, lets the batch gather for `interval` (not woken by each record, so a busy
 /// gateway pays no cross-thread wake-up per request), then writes everything queued at once.
 async fn run(
-    db: DatabaseConnection,
+    db: Db,
     mut receiver: mpsc::Receiver<Command>,
     interval: Duration,
-    gate: WriteGate,
 ) {
     let mut batch: Vec<NewUsage> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
@@ -100,12 +99,12 @@ async fn run(
         while let Ok(command) = receiver.try_recv() {
             take(command, &mut batch, &mut waiting);
         }
-        write(&db, &gate, &mut batch).await;
+        write(&db, &mut batch).await;
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
     }
-    write(&db, &gate, &mut batch).await;
+    write(&db, &mut batch).await;
 }
 
 fn take(command: Command, batch: &mut Vec<NewUsage>, waiting: &mut Vec<oneshot::Sender<()>>) {
@@ -115,17 +114,13 @@ fn take(command: Command, batch: &mut Vec<NewUsage>, waiting: &mut Vec<oneshot::
     }
 }
 
-async fn write(db: &DatabaseConnection, gate: &WriteGate, batch: &mut Vec<NewUsage>) {
+async fn write(db: &Db, batch: &mut Vec<NewUsage>) {
     if batch.is_empty() {
         return;
     }
     let records = std::mem::take(batch);
     for attempt in 1..=3 {
-        let written = {
-            let _gate = gate.enter().await;
-            write_batch(db, &records).await
-        };
-        match written {
+        match write_batch(db, &records).await {
             Ok(()) => return,
             Err(error) => {
                 tracing::error!(%error, attempt, count = records.len(), "writing usage records failed");
@@ -135,7 +130,7 @@ async fn write(db: &DatabaseConnection, gate: &WriteGate, batch: &mut Vec<NewUsa
     }
 }
 
-async fn write_batch(db: &DatabaseConnection, records: &[NewUsage]) -> Result<(), sea_orm::DbErr> {
+async fn write_batch(db: &Db, records: &[NewUsage]) -> Result<(), sea_orm::DbErr> {
     let txn = db.begin().await?;
     // Key counters first: on SQLite a transaction that starts by writing never has to upgrade
     // a read lock.

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use confab_core::crypto::sha256_hex;
 use confab_core::{Page, PageRequest};
 use confab_store::entity::{api_key, chat, model, user};
-use confab_store::{WriteGate, fetch_page};
+use confab_store::fetch_page;
 use ipnet::IpNet;
 use rand::RngCore;
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -535,7 +535,6 @@ pub async fn rotate(
 /// active) and counts the request against its daily limit. Every refusal has its own error.
 pub async fn authenticate<C: ConnectionTrait>(
     db: &C,
-    gate: &WriteGate,
     secret: &str,
     client_ip: Option<IpAddr>,
     day: &Day,
@@ -578,9 +577,7 @@ pub async fn authenticate<C: ConnectionTrait>(
         }
     }
     let same_day = Expr::col(api_key::Column::RequestDay).eq(day.date.as_str());
-    let counted = {
-        let _gate = gate.enter().await;
-        api_key::Entity::update_many()
+    let counted = api_key::Entity::update_many()
             .col_expr(
                 api_key::Column::RequestTotal,
                 Expr::col(api_key::Column::RequestTotal).add(1),
@@ -611,8 +608,7 @@ pub async fn authenticate<C: ConnectionTrait>(
                     ),
             )
             .exec(db)
-            .await?
-    };
+            .await?;
     if counted.rows_affected == 0 {
         return Err(KeysError::DailyLimitReached {
             limit: key.daily_request_limit.unwrap_or(0),

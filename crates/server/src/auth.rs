@@ -121,7 +121,6 @@ async fn consume(req: HttpRequest) -> Result<Consumer, ApiError> {
         .and_then(|ip| ip.parse::<IpAddr>().ok());
     let grant = api_keys::authenticate(
         &state.db,
-        state.relay.meter.gate(),
         &token,
         ip,
         &day_in(site.tz(), now),

@@ -21,7 +21,8 @@ use confab_providers::{Providers, Timeouts};
 use confab_users::limiter::InMemoryLimiter;
 use confab_users::mailer::{LogMailer, Mailer, SmtpMailer, SmtpSettings};
 use confab_users::{Accounts, AuthConfig};
-use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use confab_store::Db;
+use sea_orm::{EntityTrait, PaginatorTrait};
 use secrecy::ExposeSecret;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -62,7 +63,7 @@ pub enum StartupError {
 pub struct Application {
     server: Server,
     port: u16,
-    db: DatabaseConnection,
+    db: Db,
 }
 
 impl Application {
@@ -78,7 +79,7 @@ impl Application {
             url => url.to_owned(),
         };
         let db = confab_store::connect(&url, settings.database.max_connections).await?;
-        Migrator::up(&db, None).await?;
+        Migrator::up(db.connection(), None).await?;
 
         let secret = match settings.auth.jwt_secret.expose_secret() {
             "" => secrets::load_or_create(&data_dir, "jwt_secret").map_err(StartupError::Secret)?,
@@ -200,11 +201,10 @@ impl Application {
 /// file's keys synced in), the catalog and the usage writer.
 async fn relay(
     settings: &Settings,
-    db: &DatabaseConnection,
+    db: &Db,
     data_dir: &std::path::Path,
     url: &str,
 ) -> Result<Relay, StartupError> {
-    let backend = confab_store::Backend::of_url(url);
     let master_key = match settings.secrets.master_key.expose_secret() {
         "" => secrets::load_or_create(data_dir, "master_key").map_err(StartupError::Secret)?,
         configured => configured.to_owned(),
@@ -229,11 +229,9 @@ async fn relay(
     pool.reload(db).await?;
     let catalog = Arc::new(Catalog::default());
     catalog.reload(db).await?;
-    let gate = confab_store::WriteGate::for_backend(backend);
     let mut meter = Meter::new(
         db.clone(),
         Duration::from_secs(settings.credits.hold_ttl_secs),
-        gate.clone(),
     );
     meter = meter.with_writers(confab_store::sqlite_file_of(url).as_deref())?;
     Ok(Relay {
@@ -241,7 +239,7 @@ async fn relay(
         providers,
         pool,
         catalog,
-        usage: UsageWriter::start(db.clone(), Duration::from_millis(20), gate),
+        usage: UsageWriter::start(db.clone(), Duration::from_millis(20)),
         meter,
         max_attempts: p.max_attempts,
     })

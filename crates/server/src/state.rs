@@ -6,11 +6,11 @@ use confab_chats::files::FileStore;
 use confab_keys::KeyPool;
 use confab_users::Accounts;
 use confab_users::limiter::FailureLimiter;
-use sea_orm::DatabaseConnection;
+use confab_store::Db;
 
 /// What every handler can reach: the pool and the domain services.
 pub struct AppState {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub accounts: Arc<Accounts>,
     pub relay: Arc<Relay>,
     pub files: FileStore,

@@ -1,7 +1,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbErr};
+
+use crate::{Db, WriteGate};
 
 /// Which database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,10 +48,10 @@ pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 250;
 
 /// Connects and prepares the connection for Confab's access pattern.
 ///
-/// SQLite gets WAL (readers never wait for the writer), a busy timeout (writers queue instead of
-/// failing) and foreign keys; every pooled connection gets them because they are set per
-/// connection through the URL-independent pragmas below.
-pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+/// SQLite gets WAL (readers never wait for the writer), foreign keys, and the write gate (see
+/// [`Db`]); the busy timeout only covers other processes (the migration CLI) since writers of
+/// this one never meet each other's lock. Every pooled connection gets these pragmas.
+pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbErr> {
     let backend = Backend::of_url(url).ok_or_else(|| {
         DbErr::Custom("database.url must start with sqlite: or postgres://".into())
     })?;
@@ -64,7 +66,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         options.map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
                 .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
         });
@@ -72,7 +74,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     let db = Database::connect(options).await?;
     // Fail at start, not at the first request, when the server is unreachable.
     db.execute_unprepared("SELECT 1").await?;
-    Ok(db)
+    Ok(Db::new(db, WriteGate::for_backend(Some(backend))))
 }
 
 #[cfg(test)]

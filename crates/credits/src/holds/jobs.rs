@@ -1,6 +1,6 @@
-//! Where the hot path's holds and settles go: on SQLite straight to the metering connection;
-//! on PostgreSQL into the queue of a writer task, which takes whatever has queued up and commits
-//! it together, while each request waits for its own answer.
+//! Where the hot path's holds and settles go: on SQLite to the metering thread, on PostgreSQL
+//! into the queue of a writer task; each takes whatever has queued up and commits it together,
+//! while each request waits for its own answer.
 
 use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
@@ -43,8 +43,8 @@ pub(super) struct Job {
 /// Where holds and settles go.
 #[derive(Clone)]
 pub(super) enum Queue {
-    /// SQLite: run at once on the metering connection.
-    Inline(std::sync::Arc<super::sqlite_meter::SqliteMeter>),
+    /// SQLite: the metering thread and its connection.
+    Thread(std::sync::Arc<super::sqlite_meter::SqliteMeter>),
     /// PostgreSQL: a writer task that commits what queued up together.
     Task(tokio::sync::mpsc::UnboundedSender<Job>),
 }
@@ -63,7 +63,7 @@ fn mismatched() -> CreditsError {
 impl Queue {
     async fn submit(&self, op: Op) -> Result<Done, CreditsError> {
         let jobs = match self {
-            Queue::Inline(meter) => return meter.run(op).await,
+            Queue::Thread(meter) => return meter.run(op).await,
             Queue::Task(jobs) => jobs,
         };
         let (reply, answer) = oneshot::channel();

@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use confab_store::WriteGate;
+use confab_store::Db;
 use confab_store::entity::{api_key, credit_account, credit_hold};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DbBackend,
     EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 
@@ -45,8 +45,7 @@ pub struct Charge {
 /// Holds and settles against the database (the truth, shared by every instance).
 #[derive(Clone)]
 pub struct Meter {
-    db: DatabaseConnection,
-    gate: WriteGate,
+    db: Db,
     /// The metering writers (see [`Meter::with_writers`]); an account always uses the same.
     writers: Vec<jobs::Queue>,
     /// How long a hold outlives its request at most (then a crash is assumed).
@@ -54,10 +53,9 @@ pub struct Meter {
 }
 
 impl Meter {
-    pub fn new(db: DatabaseConnection, ttl: Duration, gate: WriteGate) -> Self {
+    pub fn new(db: Db, ttl: Duration) -> Self {
         Self {
             db,
-            gate,
             ttl,
             writers: Vec::new(),
         }
@@ -71,9 +69,9 @@ impl Meter {
         self.writers = if self.is_postgres() {
             pg_writer::start(&self.db)
         } else if let Some(path) = sqlite_file {
-            vec![jobs::Queue::Inline(sqlite_meter::SqliteMeter::open(
+            vec![jobs::Queue::Thread(sqlite_meter::SqliteMeter::start(
                 path,
-                self.gate.clone(),
+                self.db.gate().clone(),
             )?)]
         } else {
             Vec::new()
@@ -90,8 +88,8 @@ impl Meter {
         min_tier: i32,
         now: DateTime<Utc>,
     ) -> Result<(crate::tiers::Tier, crate::pricing::Rate), CreditsError> {
-        if let Some(jobs::Queue::Inline(sqlite)) = self.writers.first() {
-            return sqlite.rate_for(user_id, prices, now);
+        if let Some(jobs::Queue::Thread(sqlite)) = self.writers.first() {
+            return sqlite.rate_for(user_id, prices, now).await;
         }
         crate::tiers::rate_for(&self.db, user_id, prices, min_tier, now).await
     }
@@ -104,11 +102,6 @@ impl Meter {
 
     fn is_postgres(&self) -> bool {
         self.db.get_database_backend() == DbBackend::Postgres
-    }
-
-    /// The gate every writer of credit rows shares (SQLite has one writer at a time).
-    pub fn gate(&self) -> &WriteGate {
-        &self.gate
     }
 
     /// Reserves `amount` of the user's available credits, and of the API key's credit limit when
@@ -144,7 +137,6 @@ impl Meter {
                 amount,
             }));
         }
-        let _gate = self.gate.enter().await;
         let txn = self.db.begin().await?;
         // The first statement writes (SQLite then holds the write lock from the start).
         let reserved = credit_account::Entity::update_many()
@@ -238,7 +230,6 @@ impl Meter {
                 return Ok(charge.cost);
             }
         }
-        let _gate = self.gate.enter().await;
         let txn = self.db.begin().await?;
         let finish = |from: &'static str| {
             credit_hold::Entity::update_many()
@@ -308,6 +299,39 @@ impl Meter {
         Ok(charged)
     }
 
+    /// Settles until it commits: an answer that was delivered is always charged. A few quick
+    /// tries here; if the database still refuses, a task keeps trying in the background (with
+    /// a growing pause) and this returns the cost that task will charge. Settling is
+    /// idempotent, so a try that committed but reported an error is never charged twice. Only a
+    /// crash of this process leaves the hold to the sweeper.
+    pub async fn settle_surely(&self, hold: Hold, charge: Charge) -> i64 {
+        let mut pause = Duration::from_millis(20);
+        for attempt in 1..=3 {
+            match self.settle(hold, charge.clone(), Utc::now()).await {
+                Ok(charged) => return charged,
+                Err(error) => {
+                    tracing::warn!(%error, hold_id = hold.id, attempt, "settling a hold failed; trying again");
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 4;
+        }
+        let cost = charge.cost;
+        let meter = self.clone();
+        tokio::spawn(async move {
+            let mut pause = Duration::from_secs(1);
+            loop {
+                tokio::time::sleep(pause).await;
+                match meter.settle(hold, charge.clone(), Utc::now()).await {
+                    Ok(_) => return,
+                    Err(error) => tracing::error!(%error, hold_id = hold.id, "settling a hold still fails; will keep trying"),
+                }
+                pause = Ord::min(pause * 2, Duration::from_secs(60));
+            }
+        });
+        cost
+    }
+
     /// Releases holds whose request should long be over (its server died): they charge
     /// nothing. Returns how many were released.
     pub async fn release_expired(&self, now: DateTime<Utc>) -> Result<usize, CreditsError> {
@@ -319,7 +343,6 @@ impl Meter {
             .await?;
         let mut released = 0;
         for hold in expired {
-            let _gate = self.gate.enter().await;
             let txn = self.db.begin().await?;
             let freed = credit_hold::Entity::update_many()
                 .col_expr(credit_hold::Column::Status, Expr::value("expired"))

@@ -4,7 +4,8 @@
 //! its row is never fought over by the instance's own connections. Keyed holds (two rows to
 //! check) stay on the careful path.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use confab_store::Db;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 
 use super::fast::{hold_postgres, settle_postgres};
 use super::jobs::{Done, Job, MAX_BATCH, Op, Queue};
@@ -13,7 +14,7 @@ use crate::CreditsError;
 /// Writers per instance; an account always goes to the same one.
 pub(super) const WRITERS: usize = 4;
 
-pub(super) fn start(db: &DatabaseConnection) -> Vec<Queue> {
+pub(super) fn start(db: &Db) -> Vec<Queue> {
     (0..WRITERS)
         .map(|_| {
             let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
@@ -39,7 +40,7 @@ pub(super) fn start(db: &DatabaseConnection) -> Vec<Queue> {
         .collect()
 }
 
-async fn run_batch(db: &DatabaseConnection, batch: &[Job]) -> Vec<Result<Done, CreditsError>> {
+async fn run_batch(db: &Db, batch: &[Job]) -> Vec<Result<Done, CreditsError>> {
     // Alone in the queue: one statement, committed by itself (no BEGIN / COMMIT round trips).
     if let [job] = batch {
         return vec![apply(db, &job.op).await];

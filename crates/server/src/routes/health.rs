@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use actix_web::{HttpResponse, web};
 use confab_core::Code;
 use sea_orm::ConnectionTrait;
@@ -13,26 +15,31 @@ pub struct Health {
     pub status: &'static str,
 }
 
-/// The process is up.
+/// The process is up. Touches nothing (no database, no lock): a worker that answers this is
+/// not stuck.
 #[utoipa::path(get, path = "/healthz", tag = "health",
     responses((status = 200, description = "Alive", body = Health)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// The process can reach its database.
+/// How long the readiness probe waits for the database before it answers 503.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The process can reach its database (answered within two seconds either way).
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, description = "Ready", body = Health),
-    (status = 503, description = "Database unreachable", body = ErrorBody)))]
+    (status = 503, description = "Database unreachable or not answering", body = ErrorBody)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    match state.db.execute_unprepared("SELECT 1").await {
-        Ok(_) => Ok(HttpResponse::Ok().json(Health { status: "ready" })),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness check failed");
-            Err(ApiError::new(
-                Code::ServiceUnavailable,
-                "database unreachable",
-            ))
-        }
-    }
+    let probe = state.db.execute_unprepared("SELECT 1");
+    let failure = match tokio::time::timeout(READY_TIMEOUT, probe).await {
+        Ok(Ok(_)) => return Ok(HttpResponse::Ok().json(Health { status: "ready" })),
+        Ok(Err(err)) => err.to_string(),
+        Err(_) => format!("no answer within {} s", READY_TIMEOUT.as_secs()),
+    };
+    tracing::warn!(error = %failure, "readiness check failed");
+    Err(ApiError::new(
+        Code::ServiceUnavailable,
+        "database unreachable",
+    ))
 }

@@ -95,7 +95,6 @@ pub async fn redeem(
     }
     let result = redemptions::redeem(
         &state.db,
-        state.relay.meter.gate(),
         principal.user.id,
         &body.code,
         Utc::now(),
