@@ -81,27 +81,7 @@ pub(crate) async fn new_chat(app: &TestApp, user: &Session) -> i64 {
         .unwrap()
 }
 
-/// `(event name, data)` pairs of a server-sent event stream.
-pub(crate) fn sse_events(text: &str) -> Vec<(String, Value)> {
-    text.split("\n\n")
-        .filter(|block| !block.trim().is_empty())
-        .map(|block| {
-            let mut name = String::new();
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("event: ") {
-                    name = v.to_owned();
-                } else if let Some(v) = line.strip_prefix("data: ") {
-                    data = v.to_owned();
-                }
-            }
-            (
-                name,
-                serde_json::from_str(&data).unwrap_or(Value::String(data)),
-            )
-        })
-        .collect()
-}
+pub(crate) use confab_tests::soak::sse_events;
 
 pub(crate) async fn send(
     app: &TestApp,

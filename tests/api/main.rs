@@ -1,7 +1,7 @@
 //! All black-box tests compile into this one binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod fake_upstream;
+pub(crate) use confab_tests::fake_upstream;
 mod helpers;
 mod smtp_sink;
 
@@ -20,5 +20,6 @@ mod openapi;
 mod redemptions;
 mod reports;
 mod sessions;
+mod soak;
 mod tiers;
 mod tokens;

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use confab_credits::holds::{Charge, Meter};
 use confab_migration::{Migrator, MigratorTrait};
 
+use confab_store::Db;
 use hdrhistogram::Histogram;
 use rand::Rng;
-use confab_store::Db;
 use sea_orm::{ConnectionTrait, Statement};
 
 const START_BALANCE: i64 = 1_000_000_000_000;

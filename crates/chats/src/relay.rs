@@ -14,9 +14,9 @@ use confab_providers::{
     ChatEvent, ChatRequest, ChatStream, Completion, GeneratedImage, ImageEditRequest, ImageRequest,
     Provider, ProviderError, Providers, Target, Usage,
 };
+use confab_store::Db;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
-use confab_store::Db;
 use tokio::sync::mpsc;
 
 use crate::catalog::{Catalog, Modality, ModelView};

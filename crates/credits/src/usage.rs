@@ -11,8 +11,8 @@ use confab_store::entity::{provider_key, usage_record};
 use confab_store::{Db, fetch_page};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -83,11 +83,7 @@ impl UsageWriter {
 
 /// Waits for a record, lets the batch gather for `interval` (not woken by each record, so a busy
 /// gateway pays no cross-thread wake-up per request), then writes everything queued at once.
-async fn run(
-    db: Db,
-    mut receiver: mpsc::Receiver<Command>,
-    interval: Duration,
-) {
+async fn run(db: Db, mut receiver: mpsc::Receiver<Command>, interval: Duration) {
     let mut batch: Vec<NewUsage> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = receiver.recv().await {

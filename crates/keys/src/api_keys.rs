@@ -578,37 +578,37 @@ pub async fn authenticate<C: ConnectionTrait>(
     }
     let same_day = Expr::col(api_key::Column::RequestDay).eq(day.date.as_str());
     let counted = api_key::Entity::update_many()
-            .col_expr(
-                api_key::Column::RequestTotal,
-                Expr::col(api_key::Column::RequestTotal).add(1),
+        .col_expr(
+            api_key::Column::RequestTotal,
+            Expr::col(api_key::Column::RequestTotal).add(1),
+        )
+        .col_expr(
+            api_key::Column::RequestToday,
+            Expr::case(
+                same_day.clone(),
+                Expr::col(api_key::Column::RequestToday).add(1),
             )
-            .col_expr(
-                api_key::Column::RequestToday,
-                Expr::case(
-                    same_day.clone(),
-                    Expr::col(api_key::Column::RequestToday).add(1),
-                )
-                .finally(1)
-                .into(),
-            )
-            .col_expr(api_key::Column::RequestDay, Expr::value(day.date.as_str()))
-            .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
-            .col_expr(
-                api_key::Column::LastUsedIp,
-                Expr::value(client_ip.map(|ip| ip.to_string())),
-            )
-            .filter(api_key::Column::Id.eq(key.id))
-            .filter(
-                Condition::any()
-                    .add(api_key::Column::DailyRequestLimit.is_null())
-                    .add(same_day.not())
-                    .add(
-                        Expr::col(api_key::Column::RequestToday)
-                            .lt(Expr::col(api_key::Column::DailyRequestLimit)),
-                    ),
-            )
-            .exec(db)
-            .await?;
+            .finally(1)
+            .into(),
+        )
+        .col_expr(api_key::Column::RequestDay, Expr::value(day.date.as_str()))
+        .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
+        .col_expr(
+            api_key::Column::LastUsedIp,
+            Expr::value(client_ip.map(|ip| ip.to_string())),
+        )
+        .filter(api_key::Column::Id.eq(key.id))
+        .filter(
+            Condition::any()
+                .add(api_key::Column::DailyRequestLimit.is_null())
+                .add(same_day.not())
+                .add(
+                    Expr::col(api_key::Column::RequestToday)
+                        .lt(Expr::col(api_key::Column::DailyRequestLimit)),
+                ),
+        )
+        .exec(db)
+        .await?;
     if counted.rows_affected == 0 {
         return Err(KeysError::DailyLimitReached {
             limit: key.daily_request_limit.unwrap_or(0),

@@ -119,14 +119,7 @@ async fn consume(req: HttpRequest) -> Result<Consumer, ApiError> {
     let ip = client_info(&req)
         .ip
         .and_then(|ip| ip.parse::<IpAddr>().ok());
-    let grant = api_keys::authenticate(
-        &state.db,
-        &token,
-        ip,
-        &day_in(site.tz(), now),
-        now,
-    )
-    .await?;
+    let grant = api_keys::authenticate(&state.db, &token, ip, &day_in(site.tz(), now), now).await?;
     Ok(Consumer {
         user_id: grant.user_id,
         key: Some(Arc::new(grant)),

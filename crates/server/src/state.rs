@@ -4,9 +4,9 @@ use confab_chats::Relay;
 use confab_chats::catalog::Catalog;
 use confab_chats::files::FileStore;
 use confab_keys::KeyPool;
+use confab_store::Db;
 use confab_users::Accounts;
 use confab_users::limiter::FailureLimiter;
-use confab_store::Db;
 
 /// What every handler can reach: the pool and the domain services.
 pub struct AppState {

@@ -45,10 +45,7 @@ impl Db {
         &self.gate
     }
 
-    async fn gated_begin(
-        &self,
-        options: TransactionOptions,
-    ) -> Result<DbTransaction, DbErr> {
+    async fn gated_begin(&self, options: TransactionOptions) -> Result<DbTransaction, DbErr> {
         // The gate first: a writer waiting for it holds no pooled connection.
         let guard = self.gate.enter_owned().await;
         let transaction = self.connection.begin_with_options(options).await?;
@@ -191,10 +188,7 @@ fn options(
 type Callback<'c, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>;
 
 /// Runs `callback` in `transaction`: commit on `Ok`, roll back on `Err`.
-async fn run_in<T, E, F>(
-    transaction: DbTransaction,
-    callback: F,
-) -> Result<T, TransactionError<E>>
+async fn run_in<T, E, F>(transaction: DbTransaction, callback: F) -> Result<T, TransactionError<E>>
 where
     F: for<'c> FnOnce(&'c DbTransaction) -> Callback<'c, T, E> + Send,
     T: Send,
@@ -290,7 +284,9 @@ mod tests {
         assert!(!may_write("SELECT 1"));
         assert!(!may_write("  select * from users"));
         assert!(may_write("INSERT INTO x VALUES (1) RETURNING id"));
-        assert!(may_write("WITH a AS (UPDATE x SET y = 1 RETURNING id) SELECT * FROM a"));
+        assert!(may_write(
+            "WITH a AS (UPDATE x SET y = 1 RETURNING id) SELECT * FROM a"
+        ));
         assert!(may_write("UPDATE x SET y = 1"));
         assert!(may_write(""));
     }

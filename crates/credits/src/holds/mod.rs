@@ -10,8 +10,8 @@ use confab_store::Db;
 use confab_store::entity::{api_key, credit_account, credit_hold};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DbBackend,
-    EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
+    QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 
 use crate::CreditsError;
@@ -324,7 +324,9 @@ impl Meter {
                 tokio::time::sleep(pause).await;
                 match meter.settle(hold, charge.clone(), Utc::now()).await {
                     Ok(_) => return,
-                    Err(error) => tracing::error!(%error, hold_id = hold.id, "settling a hold still fails; will keep trying"),
+                    Err(error) => {
+                        tracing::error!(%error, hold_id = hold.id, "settling a hold still fails; will keep trying")
+                    }
                 }
                 pause = Ord::min(pause * 2, Duration::from_secs(60));
             }

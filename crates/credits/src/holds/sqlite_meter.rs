@@ -187,9 +187,8 @@ fn rate_for(
                 .optional()
         })
         .map_err(database)?;
-    let multipliers = TierMultipliers::from_setting(
-        setting.and_then(|value| serde_json::from_str(&value).ok()),
-    );
+    let multipliers =
+        TierMultipliers::from_setting(setting.and_then(|value| serde_json::from_str(&value).ok()));
     Ok((tier, multipliers.rate(prices, tier)))
 }
 

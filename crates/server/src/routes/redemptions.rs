@@ -93,13 +93,7 @@ pub async fn redeem(
             .retry_after(seconds));
         }
     }
-    let result = redemptions::redeem(
-        &state.db,
-        principal.user.id,
-        &body.code,
-        Utc::now(),
-    )
-    .await;
+    let result = redemptions::redeem(&state.db, principal.user.id, &body.code, Utc::now()).await;
     if let Err(error) = &result
         && confab_core::ErrorCode::code(error) != Code::Internal
     {

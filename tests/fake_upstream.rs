@@ -2,7 +2,7 @@
 //! OpenAI, Azure OpenAI, Ollama and Stability routes in their real wire formats, records every
 //! request, and misbehaves on demand (`Behavior`) so tests can exercise retries, timeouts and
 //! broken streams.
-#![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
