@@ -20,5 +20,6 @@ mod openapi;
 mod redemptions;
 mod reports;
 mod sessions;
+mod throttles;
 mod tiers;
 mod tokens;

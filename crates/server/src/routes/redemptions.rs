@@ -84,8 +84,17 @@ pub async fn redeem(
             FAILURES_PER_ADDRESS,
         ),
     ];
-    for (key, limit) in &keys {
-        if let Err(seconds) = state.redemption_failures.check(key, *limit).await {
+    // Each attempt is counted before the code is looked at, so a burst cannot get past the
+    // limit; one that was not a failed guess is given back.
+    for (counted, (key, limit)) in keys.iter().enumerate() {
+        if let Err(seconds) = state
+            .redemption_failures
+            .attempt(key, *limit, FAILURE_WINDOW)
+            .await
+        {
+            for (key, _) in &keys[..counted] {
+                state.redemption_failures.release(key).await;
+            }
             return Err(ApiError::new(
                 Code::RateLimited,
                 "too many failed redemptions; try again later",
@@ -93,18 +102,13 @@ pub async fn redeem(
             .retry_after(seconds));
         }
     }
-    let result = redemptions::redeem(
-        &state.db,
-        principal.user.id,
-        &body.code,
-        Utc::now(),
-    )
-    .await;
-    if let Err(error) = &result
-        && confab_core::ErrorCode::code(error) != Code::Internal
-    {
+    let result = redemptions::redeem(&state.db, principal.user.id, &body.code, Utc::now()).await;
+    let failed_guess = result
+        .as_ref()
+        .is_err_and(|error| confab_core::ErrorCode::code(error) != Code::Internal);
+    if !failed_guess {
         for (key, _) in &keys {
-            state.redemption_failures.record(key, FAILURE_WINDOW).await;
+            state.redemption_failures.release(key).await;
         }
     }
     Ok(web::Json(result?))
