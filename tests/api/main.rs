@@ -14,6 +14,7 @@ mod crash;
 mod credits;
 mod errors;
 mod images;
+mod limits;
 mod metering;
 mod openai_sdk;
 mod openapi;

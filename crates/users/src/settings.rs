@@ -56,8 +56,10 @@ pub struct SiteSettingsPatch {
     pub registration_enabled: Option<bool>,
     pub require_email_verification: Option<bool>,
     /// 0 to 1,000,000,000.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub registration_reward: Option<i64>,
     /// 0 to 1,000,000,000.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub check_in_reward: Option<i64>,
     /// An IANA time zone name.
     pub time_zone: Option<String>,

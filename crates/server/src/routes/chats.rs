@@ -185,7 +185,7 @@ fn frame(event: ChatStreamEvent) -> bytes::Bytes {
 #[utoipa::path(post, path = "/api/v1/chats/{id}/messages", tag = "chats", security(("bearer" = [])),
     params(("id" = i64, Path,)), request_body = SendMessage, responses(
         (status = 200, description = "The answer: an event stream (`text/event-stream`), or with `stream: false` this JSON", body = MessageReply),
-        (status = 400, description = "`invalid_request` (empty content, parameter out of range), `context_length_exceeded`", body = ErrorBody),
+        (status = 400, description = "`invalid_request` (empty content, parameter out of range, a `max_tokens` that could cost more than 10^15 credits), `context_length_exceeded`", body = ErrorBody),
         (status = 404, description = "`not_found` (chat or parent), `model_not_found`", body = ErrorBody),
         (status = 502, description = "`upstream_error`", body = ErrorBody),
         (status = 503, description = "`no_provider_available`", body = ErrorBody),

@@ -112,7 +112,9 @@ pub async fn admin_ledger(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Adjustment {
-    /// Credits to add (positive) or take (negative); never below what the user has.
+    /// Credits to add (positive) or take (negative), at most 10^15 either way; the balance
+    /// never goes below what the user has nor above 10^15.
+    #[schema(minimum = -1_000_000_000_000_000_i64, maximum = 1_000_000_000_000_000_i64)]
     pub amount: i64,
     /// Shown in the user's ledger.
     pub reason: String,
@@ -132,11 +134,11 @@ pub struct AdjustmentResult {
     params(("id" = i64, Path,)), request_body = Adjustment, responses(
         (status = 201, description = "Written", body = AdjustmentResult),
         (status = 200, description = "Replayed: the first adjustment with this key", body = AdjustmentResult),
-        (status = 400, description = "`invalid_request` (`amount` zero, `reason` empty)", body = ErrorBody),
+        (status = 400, description = "`invalid_request` (`amount` zero or beyond 10^15 either way, `reason` empty)", body = ErrorBody),
         (status = 402, description = "`insufficient_credits`: would go below zero (or below what is held)", body = ErrorBody),
         (status = 403, description = "`forbidden`", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
-        (status = 409, description = "`conflict`: the key was used for a different change", body = ErrorBody)))]
+        (status = 409, description = "`conflict`: the key was used for a different change; `balance_limit_exceeded`: the balance would go above 10^15", body = ErrorBody)))]
 pub async fn adjust(
     state: web::Data<AppState>,
     admin: Admin,

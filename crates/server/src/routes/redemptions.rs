@@ -66,7 +66,7 @@ pub struct CodesQuery {
     request_body = Redeem, responses(
         (status = 200, description = "Redeemed: what was granted and the account after", body = Redeemed),
         (status = 404, description = "`redemption_code_not_found`", body = ErrorBody),
-        (status = 409, description = "`redemption_code_used`, `redemption_code_voided`, `redemption_code_expired`, `conflict` (a higher tier is running)", body = ErrorBody),
+        (status = 409, description = "`redemption_code_used`, `redemption_code_voided`, `redemption_code_expired`, `conflict` (a higher tier is running), `balance_limit_exceeded` (the balance would go above 10^15)", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many failed attempts", body = ErrorBody)))]
 pub async fn redeem(
     state: web::Data<AppState>,
