@@ -13,6 +13,7 @@ mod check_ins;
 mod crash;
 mod credits;
 mod errors;
+mod headers;
 mod images;
 mod limits;
 mod metering;

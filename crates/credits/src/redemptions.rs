@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use confab_core::crypto::sha256_hex;
 use confab_core::{Page, PageRequest};
 use confab_store::entity::{credit_account, redemption_batch, redemption_code};
-use confab_store::fetch_page;
+use confab_store::{fetch_page, like};
 use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -292,7 +292,7 @@ pub async fn list(
     }
     if let Some(prefix) = &filter.prefix {
         let prefix: String = normalize(prefix).chars().take(PREFIX_LEN).collect();
-        query = query.filter(redemption_code::Column::Prefix.starts_with(prefix));
+        query = query.filter(like::starts_with(redemption_code::Column::Prefix, &prefix));
     }
     let unexpired = Condition::any()
         .add(redemption_code::Column::ExpiresAt.is_null())

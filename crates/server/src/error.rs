@@ -191,11 +191,14 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(Code::NotFound, "no such route"))
 }
 
-pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        Code::MethodNotAllowed,
-        "method not allowed on this route",
-    ))
+/// 405 for a method the path does not take; `allow` lists those it does (`Allow` header).
+pub async fn method_not_allowed(allow: String) -> HttpResponse {
+    let message = format!("method not allowed on this route; it takes {allow}");
+    let mut response = ApiError::new(Code::MethodNotAllowed, message).error_response();
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 #[cfg(test)]
