@@ -16,6 +16,7 @@ mod errors;
 mod headers;
 mod images;
 mod limits;
+mod messages;
 mod metering;
 mod openai_sdk;
 mod openapi;

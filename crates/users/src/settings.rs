@@ -146,10 +146,12 @@ pub async fn update(
     ] {
         if let Some(reward) = reward {
             if !(0..=MAX_REWARD).contains(&reward) {
-                return Err(UsersError::InvalidField(
-                    key,
-                    "rewards must be between 0 and 1000000000 credits",
-                ));
+                let message = if key == "registration_reward" {
+                    "registration_reward must be between 0 and 1000000000 credits"
+                } else {
+                    "check_in_reward must be between 0 and 1000000000 credits"
+                };
+                return Err(UsersError::InvalidField(key, message));
             }
             rows.push((key, serde_json::Value::from(reward)));
         }

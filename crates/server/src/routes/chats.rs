@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Consumer;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Json;
+use crate::extract::{Json, Query};
 use crate::routes::views::page_schema;
 use crate::sse;
 use crate::state::AppState;
@@ -73,7 +73,7 @@ pub async fn create(
 pub async fn list(
     state: web::Data<AppState>,
     caller: Consumer,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<web::Json<ChatPage>, ApiError> {
     caller.unbound()?;
     let page = PageRequest::new(query.page, query.page_size)?;
@@ -145,7 +145,7 @@ pub async fn messages(
     state: web::Data<AppState>,
     caller: Consumer,
     id: web::Path<i64>,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<web::Json<MessagePage>, ApiError> {
     caller.in_chat(*id)?;
     let page = PageRequest::new(query.page, query.page_size)?;

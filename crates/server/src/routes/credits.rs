@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Json;
+use crate::extract::{Json, Query};
 use crate::routes::views::page_schema;
 use crate::state::AppState;
 
@@ -73,7 +73,7 @@ pub async fn get(
 pub async fn own_ledger(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<OwnLedgerQuery>,
+    query: Query<OwnLedgerQuery>,
 ) -> Result<web::Json<EntryPage>, ApiError> {
     let filter = LedgerFilter {
         user_id: Some(caller.0.user.id),
@@ -95,7 +95,7 @@ pub async fn own_ledger(
 pub async fn admin_ledger(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<LedgerQuery>,
+    query: Query<LedgerQuery>,
 ) -> Result<web::Json<EntryPage>, ApiError> {
     let filter = LedgerFilter {
         user_id: query.user_id,
@@ -207,7 +207,7 @@ pub async fn check_in(
 pub async fn check_ins_of_month(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<MonthQuery>,
+    query: Query<MonthQuery>,
 ) -> Result<web::Json<Month>, ApiError> {
     let site = confab_users::settings::load(&state.db).await?;
     Ok(web::Json(
@@ -290,7 +290,7 @@ pub struct UsageReportQuery {
 pub async fn own_usage(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<OwnUsageQuery>,
+    query: Query<OwnUsageQuery>,
 ) -> Result<web::Json<Report>, ApiError> {
     let group_by = query.group_by.unwrap_or(GroupBy::Day);
     if group_by == GroupBy::User {
@@ -324,7 +324,7 @@ pub async fn own_usage(
 pub async fn admin_usage(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<UsageReportQuery>,
+    query: Query<UsageReportQuery>,
 ) -> Result<web::Json<Report>, ApiError> {
     let site = confab_users::settings::load(&state.db).await?;
     Ok(web::Json(

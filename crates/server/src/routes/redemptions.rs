@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Caller, Client};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Json;
+use crate::extract::{Json, Query};
 use crate::routes::chats::PageQuery;
 use crate::routes::views::page_schema;
 use crate::state::AppState;
@@ -120,7 +120,7 @@ pub async fn redeem(
 pub async fn own(
     state: web::Data<AppState>,
     Caller(principal): Caller,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<web::Json<CodePage>, ApiError> {
     let page = PageRequest::new(query.page, query.page_size)?;
     let filter = CodeFilter {
@@ -141,7 +141,7 @@ pub async fn own(
 pub async fn create(
     state: web::Data<AppState>,
     Admin(admin): Admin,
-    query: web::Query<CreateQuery>,
+    query: Query<CreateQuery>,
     body: Json<NewBatch>,
 ) -> Result<HttpResponse, ApiError> {
     let csv = match query.format.as_deref() {
@@ -194,7 +194,7 @@ fn to_csv(created: &CreatedBatch) -> String {
 pub async fn list(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<CodesQuery>,
+    query: Query<CodesQuery>,
 ) -> Result<web::Json<CodePage>, ApiError> {
     let page = PageRequest::new(query.page, query.page_size)?;
     let filter = CodeFilter {
@@ -229,7 +229,7 @@ pub async fn void(
 pub async fn batches(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<web::Json<BatchPage>, ApiError> {
     let page = PageRequest::new(query.page, query.page_size)?;
     let page = redemptions::batches(&state.db, page).await?;
