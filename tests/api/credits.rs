@@ -141,13 +141,13 @@ async fn adjustments_are_entries_and_replays_change_nothing() {
             json!({"amount": 5}),
             StatusCode::BAD_REQUEST,
             "invalid_body",
-            None,
+            Some("reason"),
         ),
         (
             json!({"amount": "5", "reason": "x"}),
             StatusCode::BAD_REQUEST,
             "invalid_body",
-            None,
+            Some("amount"),
         ),
         (
             json!({"amount": 5, "reason": "x", "idempotency_key": "k".repeat(200)}),

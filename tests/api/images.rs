@@ -367,19 +367,19 @@ async fn bad_image_requests_get_exact_errors() {
             json!({"model": "dall-e-3", "prompt": "x", "response_format": "png"}),
             StatusCode::BAD_REQUEST,
             "invalid_body",
-            None,
+            Some("response_format"),
         ),
         (
             json!({"model": "dall-e-3", "prompt": "x", "n": "two"}),
             StatusCode::BAD_REQUEST,
             "invalid_body",
-            None,
+            Some("n"),
         ),
         (
             json!({"prompt": "x"}),
             StatusCode::BAD_REQUEST,
             "invalid_body",
-            None,
+            Some("model"),
         ),
     ];
     for (body, status, code, param) in cases {

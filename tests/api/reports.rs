@@ -147,13 +147,13 @@ async fn reports_sum_usage_by_day_model_and_user() {
             "/api/v1/usage?group_by=week",
             StatusCode::BAD_REQUEST,
             "invalid_query",
-            None,
+            Some("group_by"),
         ),
         (
             "/api/v1/usage?from=yesterday",
             StatusCode::BAD_REQUEST,
             "invalid_query",
-            None,
+            Some("from"),
         ),
     ] {
         let error = expect_error(app.get(path, Some(&alice.access)).await, status, code).await;

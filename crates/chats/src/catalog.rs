@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
+use confab_core::MAX_PRICE;
 use confab_credits::Prices;
 use confab_providers::ProviderKind;
 use confab_store::entity::model;
@@ -16,6 +17,9 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use crate::ChatsError;
+
+/// The largest context window or output limit a model may declare.
+pub const MAX_TOKENS: i32 = 10_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -52,18 +56,24 @@ pub struct NewModel {
     pub upstream_names: BTreeMap<String, String>,
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_request: i64,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_1k_prompt_tokens: i64,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_1k_completion_tokens: i64,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_image: i64,
     #[serde(default)]
     pub min_tier: i32,
     /// Tokens (default 8192).
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub context_window: Option<i32>,
     /// Tokens (default 4096).
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub max_output_tokens: Option<i32>,
     pub enabled: Option<bool>,
     #[serde(default)]
@@ -76,12 +86,18 @@ pub struct ModelPatch {
     pub name: Option<String>,
     pub upstream_names: Option<BTreeMap<String, String>>,
     pub description: Option<String>,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_request: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_1k_prompt_tokens: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_1k_completion_tokens: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_image: Option<i64>,
     pub min_tier: Option<i32>,
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub context_window: Option<i32>,
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub max_output_tokens: Option<i32>,
     pub enabled: Option<bool>,
     pub sort_order: Option<i32>,
@@ -211,18 +227,22 @@ fn check_upstream(names: &BTreeMap<String, String>) -> Result<(), ChatsError> {
     Ok(())
 }
 
-fn check_non_negative(param: &'static str, value: i64) -> Result<i64, ChatsError> {
-    if value < 0 {
-        return Err(invalid(param, "prices must not be negative"));
+/// A price is 0 to [`MAX_PRICE`] credits, so no cost computed from it can overflow.
+fn check_price(param: &'static str, value: i64) -> Result<i64, ChatsError> {
+    if !(0..=MAX_PRICE).contains(&value) {
+        return Err(ChatsError::Invalid(
+            param,
+            format!("{param} must be between 0 and {MAX_PRICE} credits"),
+        ));
     }
     Ok(value)
 }
 
 fn check_tokens(param: &'static str, value: i32) -> Result<i32, ChatsError> {
-    if !(1..=10_000_000).contains(&value) {
-        return Err(invalid(
+    if !(1..=MAX_TOKENS).contains(&value) {
+        return Err(ChatsError::Invalid(
             param,
-            "token limits must be between 1 and 10000000",
+            format!("{param} must be between 1 and {MAX_TOKENS} tokens"),
         ));
     }
     Ok(value)
@@ -267,19 +287,16 @@ pub async fn create(
         modality: Set(new.modality.as_str().to_owned()),
         upstream_names: Set(serde_json::json!(new.upstream_names)),
         description: Set(new.description.filter(|d| !d.trim().is_empty())),
-        price_per_request: Set(check_non_negative(
-            "price_per_request",
-            new.price_per_request,
-        )?),
-        price_per_1k_prompt: Set(check_non_negative(
+        price_per_request: Set(check_price("price_per_request", new.price_per_request)?),
+        price_per_1k_prompt: Set(check_price(
             "price_per_1k_prompt_tokens",
             new.price_per_1k_prompt_tokens,
         )?),
-        price_per_1k_completion: Set(check_non_negative(
+        price_per_1k_completion: Set(check_price(
             "price_per_1k_completion_tokens",
             new.price_per_1k_completion_tokens,
         )?),
-        price_per_image: Set(check_non_negative("price_per_image", new.price_per_image)?),
+        price_per_image: Set(check_price("price_per_image", new.price_per_image)?),
         min_tier: Set(check_tier(new.min_tier)?),
         context_window: Set(context_window),
         max_output_tokens: Set(max_output),
@@ -338,16 +355,16 @@ pub async fn update(
         row.description = Set(Some(description).filter(|d| !d.trim().is_empty()));
     }
     if let Some(v) = patch.price_per_request {
-        row.price_per_request = Set(check_non_negative("price_per_request", v)?);
+        row.price_per_request = Set(check_price("price_per_request", v)?);
     }
     if let Some(v) = patch.price_per_1k_prompt_tokens {
-        row.price_per_1k_prompt = Set(check_non_negative("price_per_1k_prompt_tokens", v)?);
+        row.price_per_1k_prompt = Set(check_price("price_per_1k_prompt_tokens", v)?);
     }
     if let Some(v) = patch.price_per_1k_completion_tokens {
-        row.price_per_1k_completion = Set(check_non_negative("price_per_1k_completion_tokens", v)?);
+        row.price_per_1k_completion = Set(check_price("price_per_1k_completion_tokens", v)?);
     }
     if let Some(v) = patch.price_per_image {
-        row.price_per_image = Set(check_non_negative("price_per_image", v)?);
+        row.price_per_image = Set(check_price("price_per_image", v)?);
     }
     if let Some(v) = patch.min_tier {
         row.min_tier = Set(check_tier(v)?);

@@ -15,6 +15,11 @@ pub enum ChatsError {
     UnknownModel(String),
     #[error("{1}")]
     Invalid(&'static str, String),
+    #[error(
+        "{0}: at this model's prices the request could cost more than {max} credits, the most Confab handles; ask for less",
+        max = confab_core::MAX_CREDITS
+    )]
+    CostTooHigh(&'static str),
     #[error("a model with this name already exists")]
     ModelNameTaken,
     #[error("the model '{0}' needs a higher tier")]
@@ -50,7 +55,7 @@ impl ErrorCode for ChatsError {
                 Code::NotFound
             }
             ChatsError::ModelNotFound | ChatsError::UnknownModel(_) => Code::ModelNotFound,
-            ChatsError::Invalid(..) => Code::InvalidRequest,
+            ChatsError::Invalid(..) | ChatsError::CostTooHigh(_) => Code::InvalidRequest,
             ChatsError::ModelNameTaken => Code::Conflict,
             ChatsError::ContextTooLong => Code::ContextLengthExceeded,
             ChatsError::TierRequired(_) => Code::TierRequired,
@@ -71,7 +76,7 @@ impl ErrorCode for ChatsError {
 
     fn param(&self) -> Option<&'static str> {
         match self {
-            ChatsError::Invalid(param, _) => Some(param),
+            ChatsError::Invalid(param, _) | ChatsError::CostTooHigh(param) => Some(param),
             ChatsError::UnknownModel(_)
             | ChatsError::TierRequired(_)
             | ChatsError::ModelNotAllowed(_) => Some("model"),

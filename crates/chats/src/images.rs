@@ -250,7 +250,10 @@ async fn hold_images(
     endpoint: &str,
 ) -> Result<Billing, ChatsError> {
     let rate = admit(relay, caller, model).await?;
-    let hold = hold(relay, caller, rate.cost(0, 0, n), endpoint).await?;
+    let cost = rate
+        .checked_cost(0, 0, n)
+        .ok_or(ChatsError::CostTooHigh("n"))?;
+    let hold = hold(relay, caller, cost, endpoint).await?;
     Ok(Billing { rate, hold })
 }
 

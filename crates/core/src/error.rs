@@ -54,6 +54,7 @@ pub enum Code {
     RedemptionCodeUsed,
     RedemptionCodeExpired,
     RedemptionCodeVoided,
+    BalanceLimitExceeded,
     // 413, 415
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -118,6 +119,7 @@ impl Code {
             Code::RedemptionCodeUsed => "redemption_code_used",
             Code::RedemptionCodeExpired => "redemption_code_expired",
             Code::RedemptionCodeVoided => "redemption_code_voided",
+            Code::BalanceLimitExceeded => "balance_limit_exceeded",
             Code::PayloadTooLarge => "payload_too_large",
             Code::UnsupportedMediaType => "unsupported_media_type",
             Code::UnsupportedFileType => "unsupported_file_type",
@@ -175,7 +177,8 @@ impl Code {
             | Code::Conflict
             | Code::RedemptionCodeUsed
             | Code::RedemptionCodeExpired
-            | Code::RedemptionCodeVoided => 409,
+            | Code::RedemptionCodeVoided
+            | Code::BalanceLimitExceeded => 409,
             Code::PayloadTooLarge => 413,
             Code::UnsupportedMediaType | Code::UnsupportedFileType => 415,
             Code::RateLimited | Code::DailyLimitReached => 429,

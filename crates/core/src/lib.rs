@@ -4,9 +4,11 @@
 pub mod clock;
 pub mod crypto;
 pub mod error;
+pub mod limits;
 pub mod page;
 
 pub use clock::{Clock, SystemClock};
 pub use crypto::{CryptoError, SecretBox};
 pub use error::{Code, ErrorCode};
+pub use limits::{MAX_CREDITS, MAX_PRICE};
 pub use page::{Page, PageRequest};

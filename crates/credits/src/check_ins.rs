@@ -5,6 +5,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use confab_store::entity::check_in;
+use confab_store::like;
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
     SqlErr, TransactionSession, TransactionTrait,
@@ -130,7 +131,10 @@ pub async fn month(
     let prefix = first.format("%Y-%m").to_string();
     let days: Vec<String> = check_in::Entity::find()
         .filter(check_in::Column::UserId.eq(user_id))
-        .filter(check_in::Column::Day.starts_with(format!("{prefix}-")))
+        .filter(like::starts_with(
+            check_in::Column::Day,
+            &format!("{prefix}-"),
+        ))
         .order_by_asc(check_in::Column::Day)
         .all(db)
         .await?

@@ -7,6 +7,11 @@ pub enum CreditsError {
     Invalid(&'static str, String),
     #[error("not enough credits")]
     InsufficientCredits,
+    #[error(
+        "this would take the balance above {max} credits, the most an account can hold",
+        max = confab_core::MAX_CREDITS
+    )]
+    BalanceLimitExceeded,
     #[error("this API key has reached its credit limit")]
     CreditLimitReached,
     #[error("this idempotency key was already used for a different change")]
@@ -35,6 +40,7 @@ impl ErrorCode for CreditsError {
             CreditsError::Invalid(..) => Code::InvalidRequest,
             CreditsError::InsufficientCredits => Code::InsufficientCredits,
             CreditsError::CreditLimitReached => Code::CreditLimitReached,
+            CreditsError::BalanceLimitExceeded => Code::BalanceLimitExceeded,
             CreditsError::IdempotencyConflict => Code::Conflict,
             CreditsError::UserNotFound => Code::NotFound,
             CreditsError::AlreadyCheckedIn => Code::AlreadyCheckedIn,
@@ -51,6 +57,7 @@ impl ErrorCode for CreditsError {
         match self {
             CreditsError::Invalid(param, _) => Some(param),
             CreditsError::IdempotencyConflict => Some("idempotency_key"),
+            CreditsError::BalanceLimitExceeded => Some("amount"),
             CreditsError::CodeNotFound
             | CreditsError::CodeUsed
             | CreditsError::CodeVoided

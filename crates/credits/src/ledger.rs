@@ -4,7 +4,7 @@
 //! SQLite and PostgreSQL alike, across any number of instances.
 
 use chrono::{DateTime, Utc};
-use confab_core::{Page, PageRequest};
+use confab_core::{MAX_CREDITS, Page, PageRequest};
 use confab_store::entity::{credit_account, ledger_entry};
 use confab_store::fetch_page;
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -114,7 +114,8 @@ pub struct Applied {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Credits {
-    /// The sum of the ledger entries.
+    /// The sum of the ledger entries; never above 10^15.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub balance: i64,
     /// Reserved by requests in flight.
     pub held: i64,
@@ -158,10 +159,10 @@ pub async fn credits(db: &impl ConnectionTrait, user_id: i64) -> Result<Credits,
 }
 
 fn check(entry: &NewEntry) -> Result<(), CreditsError> {
-    if entry.amount == 0 {
+    if entry.amount == 0 || !(-MAX_CREDITS..=MAX_CREDITS).contains(&entry.amount) {
         return Err(CreditsError::Invalid(
             "amount",
-            "amount must not be zero".into(),
+            format!("amount must not be zero and must be between -{MAX_CREDITS} and {MAX_CREDITS}"),
         ));
     }
     if entry.reason.trim().is_empty() || entry.reason.chars().count() > 500 {
@@ -263,9 +264,18 @@ pub async fn apply_in(
                 .add(entry.amount)
                 .gte(Expr::col(credit_account::Column::Held)),
         );
+    } else {
+        // Never above the maximum, compared without computing the sum, so the database
+        // never meets an overflow (SQLite would store it as a REAL).
+        update = update
+            .filter(credit_account::Column::Balance.lte(MAX_CREDITS.saturating_sub(entry.amount)));
     }
     if update.exec(txn).await?.rows_affected == 0 {
-        return Err(CreditsError::InsufficientCredits);
+        return Err(if entry.amount < 0 {
+            CreditsError::InsufficientCredits
+        } else {
+            CreditsError::BalanceLimitExceeded
+        });
     }
     let account = credit_account::Entity::find_by_id(entry.user_id)
         .one(txn)

@@ -1,26 +1,55 @@
 //! Prices are integer credits; token prices are per 1,000 tokens and round up, so a request
-//! never costs less than its share.
+//! never costs less than its share. Costs are computed in `i128` and bounded by
+//! [`MAX_CREDITS`]: no price or token count can wrap one around (to 0 or below).
 
+use confab_core::MAX_CREDITS;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Prices {
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub per_request: i64,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub per_1k_prompt_tokens: i64,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub per_1k_completion_tokens: i64,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub per_image: i64,
 }
 
 impl Prices {
-    pub fn cost(&self, prompt_tokens: u32, completion_tokens: u32, images: u32) -> i64 {
+    /// The exact cost, however large.
+    fn exact(&self, prompt_tokens: u32, completion_tokens: u32, images: u32) -> i128 {
         let per_tokens = |tokens: u32, per_1k: i64| {
-            (i64::from(tokens).saturating_mul(per_1k) + 999).div_euclid(1000)
+            (i128::from(tokens) * i128::from(per_1k) + 999).div_euclid(1000)
         };
-        self.per_request
-            .saturating_add(per_tokens(prompt_tokens, self.per_1k_prompt_tokens))
-            .saturating_add(per_tokens(completion_tokens, self.per_1k_completion_tokens))
-            .saturating_add(i64::from(images).saturating_mul(self.per_image))
+        i128::from(self.per_request)
+            + per_tokens(prompt_tokens, self.per_1k_prompt_tokens)
+            + per_tokens(completion_tokens, self.per_1k_completion_tokens)
+            + i128::from(images) * i128::from(self.per_image)
     }
+
+    /// The cost, or `None` when it is above [`MAX_CREDITS`] (more than anyone can pay).
+    pub fn checked_cost(
+        &self,
+        prompt_tokens: u32,
+        completion_tokens: u32,
+        images: u32,
+    ) -> Option<i64> {
+        bounded(self.exact(prompt_tokens, completion_tokens, images))
+    }
+
+    /// The cost, at most [`MAX_CREDITS`] (what a hold, which is never larger, caps anyway).
+    pub fn cost(&self, prompt_tokens: u32, completion_tokens: u32, images: u32) -> i64 {
+        self.checked_cost(prompt_tokens, completion_tokens, images)
+            .unwrap_or(MAX_CREDITS)
+    }
+}
+
+fn bounded(cost: i128) -> Option<i64> {
+    i64::try_from(cost)
+        .ok()
+        .filter(|cost| (0..=MAX_CREDITS).contains(cost))
 }
 
 /// A model's prices as one caller pays them: the caller's tier multiplier (a percentage) is
@@ -39,13 +68,22 @@ impl Rate {
         }
     }
 
+    /// The cost, or `None` when it is above [`MAX_CREDITS`]: a request that could cost that
+    /// much is refused before it starts, never charged less.
+    pub fn checked_cost(
+        &self,
+        prompt_tokens: u32,
+        completion_tokens: u32,
+        images: u32,
+    ) -> Option<i64> {
+        let base = self.prices.exact(prompt_tokens, completion_tokens, images);
+        bounded((base * i128::from(self.percent) + 99).div_euclid(100))
+    }
+
+    /// The cost, at most [`MAX_CREDITS`].
     pub fn cost(&self, prompt_tokens: u32, completion_tokens: u32, images: u32) -> i64 {
-        let base = self.prices.cost(prompt_tokens, completion_tokens, images);
-        if self.percent == 100 {
-            return base;
-        }
-        let scaled = (i128::from(base) * i128::from(self.percent) + 99).div_euclid(100);
-        i64::try_from(scaled).unwrap_or(i64::MAX)
+        self.checked_cost(prompt_tokens, completion_tokens, images)
+            .unwrap_or(MAX_CREDITS)
     }
 }
 
@@ -100,5 +138,39 @@ mod tests {
             ..Prices::default()
         };
         assert_eq!(images.cost(0, 0, 3), 150);
+    }
+
+    #[test]
+    fn huge_prices_never_wrap_around() {
+        let extreme = Prices {
+            per_1k_completion_tokens: i64::MAX,
+            ..Prices::default()
+        };
+        assert_eq!(extreme.checked_cost(0, 1000, 0), None);
+        assert_eq!(extreme.cost(0, 1000, 0), confab_core::MAX_CREDITS);
+        let rate = Rate {
+            prices: extreme,
+            percent: 1000,
+        };
+        assert_eq!(rate.checked_cost(0, u32::MAX, 0), None);
+        assert_eq!(rate.cost(0, u32::MAX, 0), confab_core::MAX_CREDITS);
+
+        let most = Prices {
+            per_request: confab_core::MAX_PRICE,
+            per_1k_prompt_tokens: confab_core::MAX_PRICE,
+            per_1k_completion_tokens: confab_core::MAX_PRICE,
+            per_image: confab_core::MAX_PRICE,
+        };
+        let ten_times = Rate {
+            prices: most,
+            percent: 1000,
+        };
+        // The largest allowed prices over a model's largest window stay payable...
+        assert_eq!(
+            ten_times.checked_cost(10_000_000, 10_000_000, 10),
+            Some(200_000_000_000_000 + 10_000_000_000 + 100_000_000_000)
+        );
+        // ...and over impossible token counts are refused, not wrapped.
+        assert_eq!(ten_times.checked_cost(u32::MAX, u32::MAX, u32::MAX), None);
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use confab_core::crypto::sha256_hex;
 use confab_core::{Page, PageRequest};
 use confab_store::entity::{credit_account, redemption_batch, redemption_code};
-use confab_store::fetch_page;
+use confab_store::{fetch_page, like};
 use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -21,7 +21,8 @@ use crate::ledger::{self, Credits, EntryKind, NewEntry};
 use crate::tiers::Tier;
 
 pub const MAX_BATCH: u32 = 10_000;
-const MAX_CREDITS: i64 = 1_000_000_000;
+/// Far below [`confab_core::MAX_CREDITS`]: a card is worth at most this much.
+const MAX_CODE_CREDITS: i64 = 1_000_000_000;
 const MAX_DAYS: i64 = 3_650;
 /// Crockford's base32: no I, L, O or U, so codes survive being read aloud or retyped.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -58,8 +59,10 @@ impl CodeKind {
 pub struct NewBatch {
     pub kind: CodeKind,
     /// Credits (1 to 10^9) or days (1 to 3650) each code grants.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub amount: i64,
     /// 1 to 10,000 codes.
+    #[schema(minimum = 1, maximum = 10_000)]
     pub quantity: u32,
     /// Codes cannot be redeemed after this.
     pub expires_at: Option<DateTime<Utc>>,
@@ -199,7 +202,7 @@ fn display(code: &str) -> String {
 fn check_batch(new: &NewBatch, now: DateTime<Utc>) -> Result<String, CreditsError> {
     let invalid = |param, message: &str| Err(CreditsError::Invalid(param, message.to_owned()));
     let max = match new.kind {
-        CodeKind::Credits => MAX_CREDITS,
+        CodeKind::Credits => MAX_CODE_CREDITS,
         CodeKind::VipDays | CodeKind::SvipDays => MAX_DAYS,
     };
     if !(1..=max).contains(&new.amount) {
@@ -289,7 +292,7 @@ pub async fn list(
     }
     if let Some(prefix) = &filter.prefix {
         let prefix: String = normalize(prefix).chars().take(PREFIX_LEN).collect();
-        query = query.filter(redemption_code::Column::Prefix.starts_with(prefix));
+        query = query.filter(like::starts_with(redemption_code::Column::Prefix, &prefix));
     }
     let unexpired = Condition::any()
         .add(redemption_code::Column::ExpiresAt.is_null())

@@ -104,8 +104,10 @@ pub struct NewApiKey {
     /// Must be in the future.
     pub expires_at: Option<DateTime<Utc>>,
     /// 0 to 10^12 credits.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub credit_limit: Option<i64>,
     /// 1 to 10^9 requests per day.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub daily_request_limit: Option<i64>,
     /// Catalog model names (at most 100).
     pub allowed_models: Option<Vec<String>>,
@@ -125,10 +127,10 @@ pub struct ApiKeyPatch {
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub expires_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub credit_limit: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000)]
     pub daily_request_limit: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Vec<String>>)]

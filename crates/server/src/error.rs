@@ -1,6 +1,8 @@
 //! The one place errors become HTTP: every domain error converts into [`ApiError`], which is
 //! answered as `{"error": {"code", "message", "type", "param"}}` with the code's status.
 
+use std::borrow::Cow;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
@@ -21,7 +23,7 @@ impl ErrorBody {
                 code: code.as_str(),
                 message: message.into(),
                 r#type: code.error_type(),
-                param,
+                param: param.map(Cow::Borrowed),
             },
         }
     }
@@ -39,15 +41,17 @@ pub struct ErrorDetail {
     #[schema(example = "authentication_error")]
     pub r#type: &'static str,
     /// The request field the error is about.
-    #[schema(example = json!(null))]
-    pub param: Option<&'static str>,
+    #[schema(value_type = Option<String>, example = json!(null))]
+    pub param: Option<Cow<'static, str>>,
 }
 
 #[derive(Debug)]
 pub struct ApiError {
     code: Code,
     message: String,
-    param: Option<&'static str>,
+    /// Mostly a field the code names; a field named in the request itself (an unknown one,
+    /// say) is owned.
+    param: Option<Cow<'static, str>>,
     retry_after: Option<u64>,
 }
 
@@ -61,8 +65,8 @@ impl ApiError {
         }
     }
 
-    pub fn with_param(mut self, param: &'static str) -> Self {
-        self.param = Some(param);
+    pub fn with_param(mut self, param: impl Into<Cow<'static, str>>) -> Self {
+        self.param = Some(param.into());
         self
     }
 
@@ -100,7 +104,7 @@ impl<E: ErrorCode> From<E> for ApiError {
         Self {
             code,
             message,
-            param: err.param(),
+            param: err.param().map(Cow::Borrowed),
             retry_after: err.retry_after(),
         }
     }
@@ -124,7 +128,7 @@ impl ResponseError for ApiError {
                 code: self.code.as_str(),
                 message: self.message.clone(),
                 r#type: self.code.error_type(),
-                param: self.param,
+                param: self.param.clone(),
             },
         })
     }
@@ -146,7 +150,8 @@ pub mod extract {
                 "Content-Type must be application/json",
             ),
             JsonPayloadError::Deserialize(inner) => {
-                ApiError::new(Code::InvalidJson, format!("malformed JSON: {inner}"))
+                ApiError::new(Code::InvalidJson, format!("body: malformed JSON: {inner}"))
+                    .with_param("body")
             }
             _ => ApiError::new(Code::InvalidJson, "the request body could not be read"),
         };
@@ -191,11 +196,14 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(Code::NotFound, "no such route"))
 }
 
-pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        Code::MethodNotAllowed,
-        "method not allowed on this route",
-    ))
+/// 405 for a method the path does not take; `allow` lists those it does (`Allow` header).
+pub async fn method_not_allowed(allow: String) -> HttpResponse {
+    let message = format!("method not allowed on this route; it takes {allow}");
+    let mut response = ApiError::new(Code::MethodNotAllowed, message).error_response();
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod request_id;
 pub mod routes;
 pub mod secrets;
+pub mod security_headers;
 pub mod sse;
 pub mod startup;
 pub mod state;

@@ -150,6 +150,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(web::QueryConfig::default().error_handler(error::extract::query))
                 .app_data(web::PathConfig::default().error_handler(error::extract::path))
+                .wrap(from_fn(crate::security_headers::middleware))
                 .wrap(from_fn(request_id::middleware))
                 .configure(routes::configure)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::document()))

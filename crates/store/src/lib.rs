@@ -3,6 +3,7 @@
 mod connect;
 mod db;
 pub mod entity;
+pub mod like;
 mod page;
 mod write_gate;
 

@@ -169,6 +169,7 @@ impl Accounts {
 
     /// Logs in with a username or email and a password. Unknown accounts and wrong passwords
     /// answer alike, in the same time; repeated failures per account and per IP are refused.
+    /// The attempt is counted before the password is checked, so no burst gets past the limit.
     pub async fn login_with_password<C>(
         &self,
         db: &C,
@@ -180,10 +181,6 @@ impl Accounts {
         C: ConnectionTrait + TransactionTrait,
     {
         let identifier_key = identifier.trim().to_lowercase();
-        let account_key = format!("login:account:{identifier_key}");
-        let ip_key = format!("login:ip:{}", client.ip.as_deref().unwrap_or("unknown"));
-        self.check_login_limits(&account_key, &ip_key).await?;
-
         let found = user::Entity::find()
             .filter(
                 Condition::any()
@@ -192,19 +189,25 @@ impl Accounts {
             )
             .one(db)
             .await?;
-        let hash = found.as_ref().map(|row| row.password_hash.clone());
-        let matches = password::verify(password.to_owned(), hash).await?;
-        let Some(row) = found.filter(|_| matches) else {
-            self.record_login_failure(&account_key, &ip_key).await;
-            return Err(UsersError::InvalidCredentials);
-        };
-        match UserStatus::parse(&row.status) {
-            Some(UserStatus::Active) => {}
-            Some(UserStatus::Disabled) => return Err(UsersError::AccountDisabled),
-            _ => return Err(UsersError::InvalidCredentials),
+        let reservation = self
+            .reserve_login(client, login_account_key(found.as_ref(), &identifier_key))
+            .await?;
+        let outcome = async {
+            let hash = found.as_ref().map(|row| row.password_hash.clone());
+            let matches = password::verify(password.to_owned(), hash).await?;
+            let row = found
+                .filter(|_| matches)
+                .ok_or(UsersError::InvalidCredentials)?;
+            match UserStatus::parse(&row.status) {
+                Some(UserStatus::Active) => {}
+                Some(UserStatus::Disabled) => return Err(UsersError::AccountDisabled),
+                _ => return Err(UsersError::InvalidCredentials),
+            }
+            self.start_session(db, row, client).await
         }
-        self.limiter.reset(&account_key).await;
-        self.start_session(db, row, client).await
+        .await;
+        self.settle_login(&reservation, &outcome).await;
+        outcome
     }
 
     /// Logs in with an email and the code just sent to it.
@@ -219,41 +222,38 @@ impl Accounts {
         C: ConnectionTrait + TransactionTrait,
     {
         let email = EmailAddress::parse(email)?;
-        let ip_key = format!("login:ip:{}", client.ip.as_deref().unwrap_or("unknown"));
-        let account_key = format!("login:account:{}", email.key());
-        self.check_login_limits(&account_key, &ip_key).await?;
-        let code_id = match self
-            .check_code(db, &email.key(), CodePurpose::Login, code)
-            .await
-        {
-            Ok(id) => id,
-            Err(err) => {
-                self.record_login_failure(&account_key, &ip_key).await;
-                return Err(err);
-            }
-        };
-        let row = user::Entity::find()
+        let found = user::Entity::find()
             .filter(user::Column::EmailKey.eq(email.key()))
             .one(db)
-            .await?
-            .ok_or(UsersError::InvalidCode)?;
-        match UserStatus::parse(&row.status) {
-            Some(UserStatus::Active) => {}
-            Some(UserStatus::Disabled) => return Err(UsersError::AccountDisabled),
-            _ => return Err(UsersError::InvalidCode),
-        }
-        self.consume_code(db, code_id).await?;
-        if row.email_verified_at.is_none() {
-            user::ActiveModel {
-                id: Set(row.id),
-                email_verified_at: Set(Some(self.now())),
-                ..Default::default()
-            }
-            .update(db)
             .await?;
+        let reservation = self
+            .reserve_login(client, login_account_key(found.as_ref(), &email.key()))
+            .await?;
+        let outcome = async {
+            let code_id = self
+                .check_code(db, &email.key(), CodePurpose::Login, code)
+                .await?;
+            let row = found.ok_or(UsersError::InvalidCode)?;
+            match UserStatus::parse(&row.status) {
+                Some(UserStatus::Active) => {}
+                Some(UserStatus::Disabled) => return Err(UsersError::AccountDisabled),
+                _ => return Err(UsersError::InvalidCode),
+            }
+            self.consume_code(db, code_id).await?;
+            if row.email_verified_at.is_none() {
+                user::ActiveModel {
+                    id: Set(row.id),
+                    email_verified_at: Set(Some(self.now())),
+                    ..Default::default()
+                }
+                .update(db)
+                .await?;
+            }
+            self.start_session(db, row, client).await
         }
-        self.limiter.reset(&account_key).await;
-        self.start_session(db, row, client).await
+        .await;
+        self.settle_login(&reservation, &outcome).await;
+        outcome
     }
 
     /// Sets a new password after checking the current one; every other session ends.
@@ -267,19 +267,27 @@ impl Accounts {
     where
         C: ConnectionTrait + TransactionTrait,
     {
+        let new = NewPassword::parse(new)?;
         let account_key = format!("password:account:{}", principal.user.id);
+        // Counted before the check, so concurrent guesses cannot get past the limit.
         self.limiter
-            .check(&account_key, self.config.login_failures_per_account)
+            .attempt(
+                &account_key,
+                self.config.login_failures_per_account,
+                self.config.login_failure_window,
+            )
             .await
             .map_err(UsersError::RateLimited)?;
-        let row = self.find_row(db, principal.user.id).await?;
+        let row = match self.find_row(db, principal.user.id).await {
+            Ok(row) => row,
+            Err(error) => {
+                self.limiter.release(&account_key).await;
+                return Err(error);
+            }
+        };
         if !password::verify(current.to_owned(), Some(row.password_hash)).await? {
-            self.limiter
-                .record(&account_key, self.config.login_failure_window)
-                .await;
             return Err(UsersError::InvalidCredentials);
         }
-        let new = NewPassword::parse(new)?;
         let hash = password::hash(new.as_str().to_owned()).await?;
         let txn = db.begin().await?;
         self.set_password_hash(&txn, principal.user.id, hash)
@@ -326,9 +334,7 @@ impl Accounts {
         revoke_user_sessions(&txn, row.id, None, reason::PASSWORD_RESET, self.now()).await?;
         txn.commit().await?;
         self.sessions_cache.clear();
-        self.limiter
-            .reset(&format!("login:account:{}", row.username_key))
-            .await;
+        self.limiter.reset(&account_login_key(row.id)).await;
         Ok(())
     }
 
@@ -443,22 +449,73 @@ impl Accounts {
         .map_err(|err| UsersError::from_unique(err, UsersError::UsernameTaken))
     }
 
-    async fn check_login_limits(&self, account_key: &str, ip_key: &str) -> Result<(), UsersError> {
+    /// Counts a login attempt per IP, then per account, before any credential is checked;
+    /// refused (429) once either is full. An account refused gives its IP attempt back.
+    async fn reserve_login(
+        &self,
+        client: &ClientInfo,
+        account_key: String,
+    ) -> Result<LoginReservation, UsersError> {
+        let window = self.config.login_failure_window;
+        let ip_key = format!("login:ip:{}", client.ip.as_deref().unwrap_or("unknown"));
         self.limiter
-            .check(account_key, self.config.login_failures_per_account)
+            .attempt(&ip_key, self.config.login_failures_per_ip, window)
             .await
             .map_err(UsersError::RateLimited)?;
-        self.limiter
-            .check(ip_key, self.config.login_failures_per_ip)
+        let per_account = self.config.login_failures_per_account;
+        if let Err(wait) = self
+            .limiter
+            .attempt(&account_key, per_account, window)
             .await
-            .map_err(UsersError::RateLimited)
+        {
+            self.limiter.release(&ip_key).await;
+            return Err(UsersError::RateLimited(wait));
+        }
+        Ok(LoginReservation {
+            ip_key,
+            account_key,
+        })
     }
 
-    async fn record_login_failure(&self, account_key: &str, ip_key: &str) {
-        let window = self.config.login_failure_window;
-        self.limiter.record(account_key, window).await;
-        self.limiter.record(ip_key, window).await;
+    /// A wrong credential keeps its attempts counted; a login gives them back and starts the
+    /// account's count over; anything else (a disabled account, a database error) was not a
+    /// guess, so its attempts are given back.
+    async fn settle_login<T>(
+        &self,
+        reservation: &LoginReservation,
+        outcome: &Result<T, UsersError>,
+    ) {
+        match outcome {
+            Err(UsersError::InvalidCredentials | UsersError::InvalidCode) => {}
+            Ok(_) => {
+                self.limiter.release(&reservation.ip_key).await;
+                self.limiter.reset(&reservation.account_key).await;
+            }
+            Err(_) => {
+                self.limiter.release(&reservation.ip_key).await;
+                self.limiter.release(&reservation.account_key).await;
+            }
+        }
     }
+}
+
+/// The login attempts one request has counted.
+struct LoginReservation {
+    ip_key: String,
+    account_key: String,
+}
+
+/// An account is counted by its id, whichever name (username or email) it was called by; a
+/// name with no account is counted by the name, so unknown and known accounts answer alike.
+fn login_account_key(found: Option<&user::Model>, name_key: &str) -> String {
+    match found {
+        Some(row) => account_login_key(row.id),
+        None => format!("login:unknown:{name_key}"),
+    }
+}
+
+fn account_login_key(user_id: i64) -> String {
+    format!("login:account:{user_id}")
 }
 
 /// Empty clears the field; anything else must parse.

@@ -2,8 +2,8 @@
 
 use confab_core::{Page, PageRequest};
 use confab_store::entity::user;
-use confab_store::fetch_page;
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, LikeExpr};
+use confab_store::{fetch_page, like};
+use sea_orm::sea_query::{Condition, Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Set, TransactionSession, TransactionTrait,
@@ -45,11 +45,9 @@ impl Accounts {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
-            let like = |column: user::Column| {
-                Expr::expr(Func::lower(Expr::col(column)))
-                    .like(LikeExpr::new(pattern.clone()).escape('\\'))
-            };
+            let search = search.to_lowercase();
+            let like =
+                |column: user::Column| like::contains(Func::lower(Expr::col(column)), &search);
             condition = condition.add(
                 Condition::any()
                     .add(like(user::Column::UsernameKey))
@@ -204,15 +202,4 @@ impl Accounts {
             Ok(())
         }
     }
-}
-
-fn escape_like(raw: &str) -> String {
-    let mut escaped = String::with_capacity(raw.len());
-    for c in raw.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }

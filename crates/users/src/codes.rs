@@ -60,7 +60,11 @@ impl Accounts {
 
         let ip_key = format!("codes:ip:{}", client.ip.as_deref().unwrap_or("unknown"));
         self.limiter
-            .check(&ip_key, self.config.code_requests_per_ip_per_hour)
+            .attempt(
+                &ip_key,
+                self.config.code_requests_per_ip_per_hour,
+                std::time::Duration::from_secs(3600),
+            )
             .await
             .map_err(UsersError::RateLimited)?;
 
@@ -73,13 +77,12 @@ impl Accounts {
             let ready_at =
                 latest.created_at + Duration::seconds(self.config.code_resend_cooldown_secs);
             if ready_at > now {
+                // Refused before anything was sent: not a request the hourly count should hold.
+                self.limiter.release(&ip_key).await;
                 let wait = std::cmp::Ord::max((ready_at - now).num_seconds(), 1);
                 return Err(UsersError::RateLimited(wait.unsigned_abs()));
             }
         }
-        self.limiter
-            .record(&ip_key, std::time::Duration::from_secs(3600))
-            .await;
 
         let account = user::Entity::find()
             .filter(user::Column::EmailKey.eq(email_key.as_str()))
@@ -136,8 +139,10 @@ impl Accounts {
         Ok(())
     }
 
-    /// Checks a code without consuming it; a wrong guess is counted (outside any caller's
-    /// transaction, so a rollback cannot undo it) and the code dies after the allowed attempts.
+    /// Checks a code without consuming it. Every guess is counted first, by one conditional
+    /// update that admits it only while the code is live and has attempts left, so however
+    /// many guesses arrive at once at most `code_max_attempts` are ever compared. The count is
+    /// written outside any caller's transaction, so a rollback cannot undo it.
     /// Returns the code's id for [`Accounts::consume_code`].
     pub(crate) async fn check_code(
         &self,
@@ -157,22 +162,27 @@ impl Accounts {
         else {
             return Err(UsersError::InvalidCode);
         };
-        if row.expires_at <= now || row.attempts >= self.config.code_max_attempts {
-            return Err(UsersError::InvalidCode);
-        }
-        let expected = self.code_hash(email_key, purpose, code.trim());
-        if bool::from(expected.as_bytes().ct_eq(row.code_hash.as_bytes())) {
-            return Ok(row.id);
-        }
-        verification_code::Entity::update_many()
+        let admitted = verification_code::Entity::update_many()
             .col_expr(
                 verification_code::Column::Attempts,
                 Expr::col(verification_code::Column::Attempts).add(1),
             )
             .filter(verification_code::Column::Id.eq(row.id))
+            .filter(verification_code::Column::ConsumedAt.is_null())
+            .filter(verification_code::Column::ExpiresAt.gt(now))
+            .filter(verification_code::Column::Attempts.lt(self.config.code_max_attempts))
             .exec(db)
-            .await?;
-        Err(UsersError::InvalidCode)
+            .await?
+            .rows_affected;
+        if admitted == 0 {
+            return Err(UsersError::InvalidCode);
+        }
+        let expected = self.code_hash(email_key, purpose, code.trim());
+        if bool::from(expected.as_bytes().ct_eq(row.code_hash.as_bytes())) {
+            Ok(row.id)
+        } else {
+            Err(UsersError::InvalidCode)
+        }
     }
 
     /// Marks a checked code used; of concurrent uses only one wins.

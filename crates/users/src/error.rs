@@ -12,7 +12,9 @@ pub enum UsersError {
     PasswordTooCommon,
     #[error("email address is not valid")]
     InvalidEmail,
-    #[error("{0}")]
+    #[error("password must not be only spaces or other blank characters")]
+    BlankPassword,
+    #[error("{1}")]
     InvalidField(&'static str, &'static str),
     #[error("the verification code is wrong, expired or already used")]
     InvalidCode,
@@ -61,7 +63,7 @@ impl ErrorCode for UsersError {
             UsersError::InvalidPassword => Code::InvalidPassword,
             UsersError::PasswordTooCommon => Code::PasswordTooCommon,
             UsersError::InvalidEmail => Code::InvalidEmail,
-            UsersError::InvalidField(..) => Code::InvalidRequest,
+            UsersError::InvalidField(..) | UsersError::BlankPassword => Code::InvalidRequest,
             UsersError::InvalidCode => Code::InvalidCode,
             UsersError::EmailCodeRequired(_) => Code::EmailCodeRequired,
             UsersError::UsernameTaken => Code::UsernameTaken,
@@ -86,7 +88,9 @@ impl ErrorCode for UsersError {
     fn param(&self) -> Option<&'static str> {
         match self {
             UsersError::InvalidUsername | UsersError::UsernameTaken => Some("username"),
-            UsersError::InvalidPassword | UsersError::PasswordTooCommon => Some("password"),
+            UsersError::InvalidPassword
+            | UsersError::PasswordTooCommon
+            | UsersError::BlankPassword => Some("password"),
             UsersError::InvalidEmail | UsersError::EmailTaken => Some("email"),
             UsersError::InvalidCode => Some("code"),
             UsersError::InvalidField(field, _) | UsersError::EmailCodeRequired(field) => {

@@ -1,5 +1,12 @@
-//! Counting failures (logins, codes) per key in a window. In process for now; the trait is
-//! what a shared (Redis) implementation plugs into when instances must agree.
+//! Counting attempts (logins, codes, redemptions) per key in a window. In process for now; the
+//! trait is what a shared (Redis) implementation plugs into when instances must agree.
+//!
+//! An attempt is counted *before* the work it guards (a password check, a code comparison), in
+//! the same step that decides whether it may go ahead: a burst of concurrent attempts can never
+//! get more than `limit` of them past, because none of them waits for another's outcome to be
+//! counted. An attempt that turns out not to be a failure is given back with
+//! [`FailureLimiter::release`] (or the whole key forgotten with [`FailureLimiter::reset`]).
+//! With Redis the same shape is `INCR` + `PEXPIRE NX` (one script), `DECR` and `DEL`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,10 +16,13 @@ use async_trait::async_trait;
 
 #[async_trait]
 pub trait FailureLimiter: Send + Sync + 'static {
-    /// `Err(seconds)` while `key` has `limit` or more failures in its current window.
-    async fn check(&self, key: &str, limit: u32) -> Result<(), u64>;
-    /// Counts one failure; the window starts at the first failure and lasts `window`.
-    async fn record(&self, key: &str, window: Duration);
+    /// Counts one attempt against `key` and says whether it may go ahead: `Ok` while the
+    /// window (which starts at its first attempt and lasts `window`) holds at most `limit`
+    /// attempts, this one included; `Err(seconds until the window ends)` once it is full.
+    /// The count and the decision are one atomic step.
+    async fn attempt(&self, key: &str, limit: u32, window: Duration) -> Result<(), u64>;
+    /// Gives back one attempt counted by [`FailureLimiter::attempt`] that was not a failure.
+    async fn release(&self, key: &str);
     /// Forgets `key`, e.g. after a successful login.
     async fn reset(&self, key: &str);
 }
@@ -26,6 +36,14 @@ struct Window {
 impl Window {
     fn expired(&self, now: Instant) -> bool {
         now.duration_since(self.started) >= self.length
+    }
+
+    fn seconds_left(&self, now: Instant) -> u64 {
+        let left = self.length.saturating_sub(now.duration_since(self.started));
+        // Round up: a client told "0" would retry into the same full window.
+        left.as_secs()
+            .saturating_add(u64::from(left.subsec_nanos() > 0))
+            .max(1)
     }
 }
 
@@ -48,31 +66,18 @@ impl InMemoryLimiter {
 
 #[async_trait]
 impl FailureLimiter for InMemoryLimiter {
-    async fn check(&self, key: &str, limit: u32) -> Result<(), u64> {
-        let now = Instant::now();
-        let windows = self.lock();
-        match windows.get(key) {
-            Some(window) if !window.expired(now) && window.count >= limit => {
-                let left = window
-                    .length
-                    .saturating_sub(now.duration_since(window.started));
-                Err(left.as_secs().max(1))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    async fn record(&self, key: &str, window: Duration) {
+    async fn attempt(&self, key: &str, limit: u32, window: Duration) -> Result<(), u64> {
         let now = Instant::now();
         let mut windows = self.lock();
         if windows.len() > PRUNE_ABOVE {
             windows.retain(|_, w| !w.expired(now));
         }
-        let entry = windows.entry(key.to_owned()).or_insert(Window {
+        let fresh = Window {
             started: now,
             length: window,
             count: 0,
-        });
+        };
+        let entry = windows.entry(key.to_owned()).or_insert(fresh);
         if entry.expired(now) {
             *entry = Window {
                 started: now,
@@ -80,7 +85,21 @@ impl FailureLimiter for InMemoryLimiter {
                 count: 0,
             };
         }
+        if entry.count >= limit {
+            return Err(entry.seconds_left(now));
+        }
         entry.count += 1;
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) {
+        let now = Instant::now();
+        let mut windows = self.lock();
+        if let Some(window) = windows.get_mut(key)
+            && !window.expired(now)
+        {
+            window.count = window.count.saturating_sub(1);
+        }
     }
 
     async fn reset(&self, key: &str) {
@@ -90,19 +109,62 @@ impl FailureLimiter for InMemoryLimiter {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
+    const MINUTE: Duration = Duration::from_secs(60);
+
     #[tokio::test]
-    async fn blocks_at_limit_until_window_ends() {
+    async fn admits_the_limit_then_refuses_until_the_window_ends() {
         let limiter = InMemoryLimiter::default();
         for _ in 0..3 {
-            assert!(limiter.check("k", 3).await.is_ok());
-            limiter.record("k", Duration::from_secs(60)).await;
+            assert!(limiter.attempt("k", 3, MINUTE).await.is_ok());
         }
-        let wait = limiter.check("k", 3).await.unwrap_err();
-        assert!((1..=60).contains(&wait));
-        assert!(limiter.check("other", 3).await.is_ok());
+        let wait = limiter.attempt("k", 3, MINUTE).await.unwrap_err();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(limiter.attempt("other", 3, MINUTE).await.is_ok());
         limiter.reset("k").await;
-        assert!(limiter.check("k", 3).await.is_ok());
+        assert!(limiter.attempt("k", 3, MINUTE).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_released_attempt_can_be_used_again() {
+        let limiter = InMemoryLimiter::default();
+        assert!(limiter.attempt("k", 1, MINUTE).await.is_ok());
+        assert!(limiter.attempt("k", 1, MINUTE).await.is_err());
+        limiter.release("k").await;
+        assert!(limiter.attempt("k", 1, MINUTE).await.is_ok());
+        // Releasing more than was counted never makes room beyond the limit.
+        limiter.release("k").await;
+        limiter.release("k").await;
+        assert!(limiter.attempt("k", 1, MINUTE).await.is_ok());
+        assert!(limiter.attempt("k", 1, MINUTE).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_window_that_ended_starts_over() {
+        let limiter = InMemoryLimiter::default();
+        let short = Duration::from_millis(20);
+        assert!(limiter.attempt("k", 1, short).await.is_ok());
+        assert!(limiter.attempt("k", 1, short).await.is_err());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(limiter.attempt("k", 1, short).await.is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_gets_exactly_the_limit_past() {
+        let limiter = Arc::new(InMemoryLimiter::default());
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let limiter = Arc::clone(&limiter);
+                tokio::spawn(async move { limiter.attempt("k", 5, MINUTE).await.is_ok() })
+            })
+            .collect();
+        let mut admitted = 0;
+        for task in tasks {
+            admitted += usize::from(task.await.unwrap());
+        }
+        assert_eq!(admitted, 5);
     }
 }

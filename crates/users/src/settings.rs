@@ -56,8 +56,10 @@ pub struct SiteSettingsPatch {
     pub registration_enabled: Option<bool>,
     pub require_email_verification: Option<bool>,
     /// 0 to 1,000,000,000.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub registration_reward: Option<i64>,
     /// 0 to 1,000,000,000.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub check_in_reward: Option<i64>,
     /// An IANA time zone name.
     pub time_zone: Option<String>,
@@ -144,10 +146,12 @@ pub async fn update(
     ] {
         if let Some(reward) = reward {
             if !(0..=MAX_REWARD).contains(&reward) {
-                return Err(UsersError::InvalidField(
-                    key,
-                    "rewards must be between 0 and 1000000000 credits",
-                ));
+                let message = if key == "registration_reward" {
+                    "registration_reward must be between 0 and 1000000000 credits"
+                } else {
+                    "check_in_reward must be between 0 and 1000000000 credits"
+                };
+                return Err(UsersError::InvalidField(key, message));
             }
             rows.push((key, serde_json::Value::from(reward)));
         }

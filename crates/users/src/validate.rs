@@ -38,7 +38,7 @@ static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 });
 
 /// A new password: 8 to 128 characters exactly as sent (no trimming, no composition rules),
-/// and not one of the most common passwords.
+/// not only blanks, and not one of the most common passwords.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewPassword(String);
 
@@ -50,6 +50,10 @@ impl std::fmt::Debug for NewPassword {
 
 impl NewPassword {
     pub fn parse(raw: &str) -> Result<Self, UsersError> {
+        // Blanks count as characters, so eight spaces would otherwise pass the length rule.
+        if raw.trim().is_empty() {
+            return Err(UsersError::BlankPassword);
+        }
         let chars = raw.chars().count();
         if !(8..=128).contains(&chars) {
             return Err(UsersError::InvalidPassword);

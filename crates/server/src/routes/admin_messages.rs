@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::Query;
 use crate::routes::views::page_schema;
 use crate::state::AppState;
 
@@ -60,7 +61,7 @@ page_schema!(UsageRecordPage, UsageRecordView);
 pub async fn list(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<UsageQuery>,
+    query: Query<UsageQuery>,
 ) -> Result<web::Json<UsageRecordPage>, ApiError> {
     let query = query.into_inner();
     let page = PageRequest::new(query.page, query.page_size)?;

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Json;
+use crate::extract::{Json, Query};
 use crate::routes::views::{UserPage, UserView};
 use crate::state::AppState;
 
@@ -36,7 +36,7 @@ pub struct UserListQuery {
 pub async fn list(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<UserListQuery>,
+    query: Query<UserListQuery>,
 ) -> Result<web::Json<UserPage>, ApiError> {
     let query = query.into_inner();
     let page = PageRequest::new(query.page, query.page_size)?;

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 
 use crate::auth::{Admin, Caller, day_in};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Json;
+use crate::extract::{Json, Query};
 use crate::routes::chats::PageQuery;
 use crate::routes::views::page_schema;
 use crate::state::AppState;
@@ -61,7 +61,7 @@ pub async fn create(
 pub async fn list(
     state: web::Data<AppState>,
     Caller(principal): Caller,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<web::Json<ApiKeyPage>, ApiError> {
     let page = PageRequest::new(query.page, query.page_size)?;
     let today = today(&state).await?;
@@ -154,7 +154,7 @@ pub async fn rotate(
 pub async fn admin_list(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<AdminKeysQuery>,
+    query: Query<AdminKeysQuery>,
 ) -> Result<web::Json<ApiKeyPage>, ApiError> {
     let page = PageRequest::new(query.page, query.page_size)?;
     let today = today(&state).await?;

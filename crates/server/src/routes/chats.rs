@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Consumer;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Json;
+use crate::extract::{Json, Query};
 use crate::routes::views::page_schema;
 use crate::sse;
 use crate::state::AppState;
@@ -73,7 +73,7 @@ pub async fn create(
 pub async fn list(
     state: web::Data<AppState>,
     caller: Consumer,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<web::Json<ChatPage>, ApiError> {
     caller.unbound()?;
     let page = PageRequest::new(query.page, query.page_size)?;
@@ -145,7 +145,7 @@ pub async fn messages(
     state: web::Data<AppState>,
     caller: Consumer,
     id: web::Path<i64>,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<web::Json<MessagePage>, ApiError> {
     caller.in_chat(*id)?;
     let page = PageRequest::new(query.page, query.page_size)?;
@@ -185,7 +185,7 @@ fn frame(event: ChatStreamEvent) -> bytes::Bytes {
 #[utoipa::path(post, path = "/api/v1/chats/{id}/messages", tag = "chats", security(("bearer" = [])),
     params(("id" = i64, Path,)), request_body = SendMessage, responses(
         (status = 200, description = "The answer: an event stream (`text/event-stream`), or with `stream: false` this JSON", body = MessageReply),
-        (status = 400, description = "`invalid_request` (empty content, parameter out of range), `context_length_exceeded`", body = ErrorBody),
+        (status = 400, description = "`invalid_request` (empty content, parameter out of range, a `max_tokens` that could cost more than 10^15 credits), `context_length_exceeded`", body = ErrorBody),
         (status = 404, description = "`not_found` (chat or parent), `model_not_found`", body = ErrorBody),
         (status = 502, description = "`upstream_error`", body = ErrorBody),
         (status = 503, description = "`no_provider_available`", body = ErrorBody),

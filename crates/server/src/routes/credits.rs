@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Json;
+use crate::extract::{Json, Query};
 use crate::routes::views::page_schema;
 use crate::state::AppState;
 
@@ -73,7 +73,7 @@ pub async fn get(
 pub async fn own_ledger(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<OwnLedgerQuery>,
+    query: Query<OwnLedgerQuery>,
 ) -> Result<web::Json<EntryPage>, ApiError> {
     let filter = LedgerFilter {
         user_id: Some(caller.0.user.id),
@@ -95,7 +95,7 @@ pub async fn own_ledger(
 pub async fn admin_ledger(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<LedgerQuery>,
+    query: Query<LedgerQuery>,
 ) -> Result<web::Json<EntryPage>, ApiError> {
     let filter = LedgerFilter {
         user_id: query.user_id,
@@ -112,7 +112,9 @@ pub async fn admin_ledger(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Adjustment {
-    /// Credits to add (positive) or take (negative); never below what the user has.
+    /// Credits to add (positive) or take (negative), at most 10^15 either way; the balance
+    /// never goes below what the user has nor above 10^15.
+    #[schema(minimum = -1_000_000_000_000_000_i64, maximum = 1_000_000_000_000_000_i64)]
     pub amount: i64,
     /// Shown in the user's ledger.
     pub reason: String,
@@ -132,11 +134,11 @@ pub struct AdjustmentResult {
     params(("id" = i64, Path,)), request_body = Adjustment, responses(
         (status = 201, description = "Written", body = AdjustmentResult),
         (status = 200, description = "Replayed: the first adjustment with this key", body = AdjustmentResult),
-        (status = 400, description = "`invalid_request` (`amount` zero, `reason` empty)", body = ErrorBody),
+        (status = 400, description = "`invalid_request` (`amount` zero or beyond 10^15 either way, `reason` empty)", body = ErrorBody),
         (status = 402, description = "`insufficient_credits`: would go below zero (or below what is held)", body = ErrorBody),
         (status = 403, description = "`forbidden`", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
-        (status = 409, description = "`conflict`: the key was used for a different change", body = ErrorBody)))]
+        (status = 409, description = "`conflict`: the key was used for a different change; `balance_limit_exceeded`: the balance would go above 10^15", body = ErrorBody)))]
 pub async fn adjust(
     state: web::Data<AppState>,
     admin: Admin,
@@ -205,7 +207,7 @@ pub async fn check_in(
 pub async fn check_ins_of_month(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<MonthQuery>,
+    query: Query<MonthQuery>,
 ) -> Result<web::Json<Month>, ApiError> {
     let site = confab_users::settings::load(&state.db).await?;
     Ok(web::Json(
@@ -288,7 +290,7 @@ pub struct UsageReportQuery {
 pub async fn own_usage(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<OwnUsageQuery>,
+    query: Query<OwnUsageQuery>,
 ) -> Result<web::Json<Report>, ApiError> {
     let group_by = query.group_by.unwrap_or(GroupBy::Day);
     if group_by == GroupBy::User {
@@ -322,7 +324,7 @@ pub async fn own_usage(
 pub async fn admin_usage(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<UsageReportQuery>,
+    query: Query<UsageReportQuery>,
 ) -> Result<web::Json<Report>, ApiError> {
     let site = confab_users::settings::load(&state.db).await?;
     Ok(web::Json(

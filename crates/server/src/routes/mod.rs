@@ -18,13 +18,54 @@ pub mod settings;
 pub mod setup;
 pub mod views;
 
-use actix_web::{Resource, web};
+use actix_web::dev::{AppService, HttpServiceFactory};
+use actix_web::{FromRequest, Handler, Resource, Responder, web};
 
 use crate::error;
 
-/// A resource that answers 405 in the error shape for methods it does not route.
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(error::method_not_allowed))
+/// A resource that answers 405 in the error shape, with `Allow` naming the methods it routes,
+/// for every other method. The methods are collected as they are routed, so the header can
+/// never disagree with the routes.
+struct Endpoint {
+    resource: Resource,
+    methods: Vec<&'static str>,
+}
+
+fn resource(path: &str) -> Endpoint {
+    Endpoint {
+        resource: web::resource(path),
+        methods: Vec::new(),
+    }
+}
+
+macro_rules! endpoint_methods {
+    ($($name:ident => $method:literal),* $(,)?) => {
+        impl Endpoint {
+            $(
+                fn $name<F, Args>(mut self, handler: F) -> Self
+                where
+                    F: Handler<Args>,
+                    Args: FromRequest + 'static,
+                    F::Output: Responder + 'static,
+                {
+                    self.resource = self.resource.route(web::$name().to(handler));
+                    self.methods.push($method);
+                    self
+                }
+            )*
+        }
+    };
+}
+
+endpoint_methods!(get => "GET", post => "POST", put => "PUT", patch => "PATCH", delete => "DELETE");
+
+impl HttpServiceFactory for Endpoint {
+    fn register(self, config: &mut AppService) {
+        let allow = self.methods.join(", ");
+        self.resource
+            .default_service(web::to(move || error::method_not_allowed(allow.clone())))
+            .register(config);
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

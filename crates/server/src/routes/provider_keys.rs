@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Json;
+use crate::extract::{Json, Query};
 use crate::routes::views::page_schema;
 use crate::state::AppState;
 
@@ -43,7 +43,7 @@ async fn reload(state: &AppState) -> Result<(), ApiError> {
 pub async fn list(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<KeyListQuery>,
+    query: Query<KeyListQuery>,
 ) -> Result<web::Json<ProviderKeyPage>, ApiError> {
     let query = query.into_inner();
     let page = PageRequest::new(query.page, query.page_size)?;

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Caller, Client};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Json;
+use crate::extract::{Json, Query};
 use crate::routes::chats::PageQuery;
 use crate::routes::views::page_schema;
 use crate::state::AppState;
@@ -66,7 +66,7 @@ pub struct CodesQuery {
     request_body = Redeem, responses(
         (status = 200, description = "Redeemed: what was granted and the account after", body = Redeemed),
         (status = 404, description = "`redemption_code_not_found`", body = ErrorBody),
-        (status = 409, description = "`redemption_code_used`, `redemption_code_voided`, `redemption_code_expired`, `conflict` (a higher tier is running)", body = ErrorBody),
+        (status = 409, description = "`redemption_code_used`, `redemption_code_voided`, `redemption_code_expired`, `conflict` (a higher tier is running), `balance_limit_exceeded` (the balance would go above 10^15)", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many failed attempts", body = ErrorBody)))]
 pub async fn redeem(
     state: web::Data<AppState>,
@@ -84,8 +84,17 @@ pub async fn redeem(
             FAILURES_PER_ADDRESS,
         ),
     ];
-    for (key, limit) in &keys {
-        if let Err(seconds) = state.redemption_failures.check(key, *limit).await {
+    // Each attempt is counted before the code is looked at, so a burst cannot get past the
+    // limit; one that was not a failed guess is given back.
+    for (counted, (key, limit)) in keys.iter().enumerate() {
+        if let Err(seconds) = state
+            .redemption_failures
+            .attempt(key, *limit, FAILURE_WINDOW)
+            .await
+        {
+            for (key, _) in &keys[..counted] {
+                state.redemption_failures.release(key).await;
+            }
             return Err(ApiError::new(
                 Code::RateLimited,
                 "too many failed redemptions; try again later",
@@ -94,11 +103,12 @@ pub async fn redeem(
         }
     }
     let result = redemptions::redeem(&state.db, principal.user.id, &body.code, Utc::now()).await;
-    if let Err(error) = &result
-        && confab_core::ErrorCode::code(error) != Code::Internal
-    {
+    let failed_guess = result
+        .as_ref()
+        .is_err_and(|error| confab_core::ErrorCode::code(error) != Code::Internal);
+    if !failed_guess {
         for (key, _) in &keys {
-            state.redemption_failures.record(key, FAILURE_WINDOW).await;
+            state.redemption_failures.release(key).await;
         }
     }
     Ok(web::Json(result?))
@@ -110,7 +120,7 @@ pub async fn redeem(
 pub async fn own(
     state: web::Data<AppState>,
     Caller(principal): Caller,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<web::Json<CodePage>, ApiError> {
     let page = PageRequest::new(query.page, query.page_size)?;
     let filter = CodeFilter {
@@ -131,7 +141,7 @@ pub async fn own(
 pub async fn create(
     state: web::Data<AppState>,
     Admin(admin): Admin,
-    query: web::Query<CreateQuery>,
+    query: Query<CreateQuery>,
     body: Json<NewBatch>,
 ) -> Result<HttpResponse, ApiError> {
     let csv = match query.format.as_deref() {
@@ -184,7 +194,7 @@ fn to_csv(created: &CreatedBatch) -> String {
 pub async fn list(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<CodesQuery>,
+    query: Query<CodesQuery>,
 ) -> Result<web::Json<CodePage>, ApiError> {
     let page = PageRequest::new(query.page, query.page_size)?;
     let filter = CodeFilter {
@@ -219,7 +229,7 @@ pub async fn void(
 pub async fn batches(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<web::Json<BatchPage>, ApiError> {
     let page = PageRequest::new(query.page, query.page_size)?;
     let page = redemptions::batches(&state.db, page).await?;

@@ -1,0 +1,204 @@
+//! Throttles under bursts: every attempt is counted before the credential is checked, so no
+//! amount of concurrency gets more guesses past a limit than the limit.
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const LOGIN: &str = "/api/v1/auth/login";
+
+/// Sends every body to `path` at once and returns each answer's status, Retry-After and body.
+async fn burst(
+    app: &TestApp,
+    path: &str,
+    bodies: Vec<Value>,
+) -> Vec<(StatusCode, Option<u64>, Value)> {
+    let requests = bodies.into_iter().map(|body| async move {
+        let response = app.post(path, body, None).await;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|value| value.to_str().unwrap().parse::<u64>().unwrap());
+        (status, retry_after, response.json::<Value>().await.unwrap())
+    });
+    join_all(requests).await
+}
+
+fn count(answers: &[(StatusCode, Option<u64>, Value)], status: StatusCode, code: &str) -> usize {
+    answers
+        .iter()
+        .filter(|(s, _, body)| *s == status && body["error"]["code"] == code)
+        .count()
+}
+
+#[tokio::test]
+async fn a_burst_of_wrong_passwords_gets_exactly_the_limit_checked() {
+    let app = spawn_app().await;
+    app.register("burst").await;
+    let bodies = (0..40)
+        .map(|n| json!({"username": "burst", "password": format!("wrong password {n}")}))
+        .collect();
+    let answers = burst(&app, LOGIN, bodies).await;
+
+    assert_eq!(
+        count(&answers, StatusCode::UNAUTHORIZED, "invalid_credentials"),
+        5,
+        "{answers:?}"
+    );
+    assert_eq!(
+        count(&answers, StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        35,
+        "{answers:?}"
+    );
+    for (status, retry_after, _) in &answers {
+        if *status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(
+                retry_after.is_some_and(|s| (1..=900).contains(&s)),
+                "{retry_after:?}"
+            );
+        }
+    }
+    // The right password is refused too while the window lasts.
+    let right = app
+        .post(
+            LOGIN,
+            json!({"username": "burst", "password": USER_PASSWORD}),
+            None,
+        )
+        .await;
+    expect_error(right, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn username_and_email_share_one_count() {
+    let app = spawn_app().await;
+    app.register("twofaced").await;
+    for n in 0..3 {
+        let response = app
+            .post(
+                LOGIN,
+                json!({"username": "twofaced", "password": format!("wrong {n}")}),
+                None,
+            )
+            .await;
+        expect_error(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+    // The email, in the username field and in the email field, is the same account.
+    for body in [
+        json!({"username": "TwoFaced@Example.com", "password": "wrong 3"}),
+        json!({"email": "twofaced@example.com", "password": "wrong 4"}),
+    ] {
+        let response = app.post(LOGIN, body, None).await;
+        expect_error(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+    for body in [
+        json!({"username": "twofaced", "password": USER_PASSWORD}),
+        json!({"email": "twofaced@example.com", "password": USER_PASSWORD}),
+    ] {
+        let response = app.post(LOGIN, body, None).await;
+        expect_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    }
+}
+
+#[tokio::test]
+async fn a_successful_login_starts_the_count_over() {
+    let app = spawn_app().await;
+    app.register("forgetful").await;
+    for n in 0..4 {
+        let response = app
+            .post(
+                LOGIN,
+                json!({"username": "forgetful", "password": format!("wrong {n}")}),
+                None,
+            )
+            .await;
+        expect_error(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+    app.login("forgetful", USER_PASSWORD).await;
+    for n in 0..5 {
+        let response = app
+            .post(
+                LOGIN,
+                json!({"email": "forgetful@example.com", "password": format!("again {n}")}),
+                None,
+            )
+            .await;
+        expect_error(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+    let response = app
+        .post(
+            LOGIN,
+            json!({"username": "forgetful", "password": "again 5"}),
+            None,
+        )
+        .await;
+    expect_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn a_burst_of_wrong_reset_codes_cannot_exceed_the_attempts() {
+    let app = spawn_app().await;
+    app.register("resetter").await;
+    let code = app
+        .emailed_code("resetter@example.com", "password_reset")
+        .await;
+    let bodies = (0..60)
+        .map(|n| {
+            // Sixty codes that are all wrong: none of them equals the one sent.
+            let guess = format!("{:06}", (code.parse::<u32>().unwrap() + 1 + n) % 1_000_000);
+            json!({"email": "resetter@example.com", "code": guess, "new_password": "a new passphrase"})
+        })
+        .collect();
+    let answers = burst(&app, "/api/v1/auth/password-reset", bodies).await;
+    assert_eq!(
+        count(&answers, StatusCode::BAD_REQUEST, "invalid_code"),
+        60,
+        "{answers:?}"
+    );
+    for (_, _, body) in &answers {
+        assert_eq!(body["error"]["param"], "code");
+    }
+    // Five guesses were compared, so the code is spent: the right one is refused now.
+    let right = app
+        .post(
+            "/api/v1/auth/password-reset",
+            json!({"email": "resetter@example.com", "code": code, "new_password": "a new passphrase"}),
+            None,
+        )
+        .await;
+    let error = expect_error(right, StatusCode::BAD_REQUEST, "invalid_code").await;
+    assert_eq!(error["error"]["param"], "code");
+    app.login("resetter", USER_PASSWORD).await;
+}
+
+#[tokio::test]
+async fn the_right_code_works_within_the_attempts() {
+    let app = spawn_app().await;
+    app.register("patient").await;
+    let code = app
+        .emailed_code("patient@example.com", "password_reset")
+        .await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..4 {
+        let response = app
+            .post(
+                "/api/v1/auth/password-reset",
+                json!({"email": "patient@example.com", "code": wrong, "new_password": "a new passphrase"}),
+                None,
+            )
+            .await;
+        expect_error(response, StatusCode::BAD_REQUEST, "invalid_code").await;
+    }
+    let right = app
+        .post(
+            "/api/v1/auth/password-reset",
+            json!({"email": "patient@example.com", "code": code, "new_password": "a new passphrase"}),
+            None,
+        )
+        .await;
+    expect_status(right, StatusCode::NO_CONTENT).await;
+    app.login("patient", "a new passphrase").await;
+}
