@@ -7,6 +7,12 @@ use serde_json::Value;
 /// OpenAI's per-message framing overhead (`<|start|>role\n...<|end|>`).
 const PER_MESSAGE: u32 = 4;
 
+/// Builds the encoding now (about 100 ms of CPU); call it on a blocking thread at start so the
+/// first request that needs an estimate does not build it on an async worker.
+pub fn warm_up() {
+    let _ = tiktoken_rs::cl100k_base_singleton();
+}
+
 pub fn count(text: &str) -> u32 {
     if text.is_empty() {
         return 0;

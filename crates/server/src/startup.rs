@@ -94,6 +94,8 @@ impl Application {
         ));
 
         let relay = Arc::new(relay(&settings, &db, &data_dir, &url).await?);
+        // Off the async workers: building the token encoding is ~100 ms of CPU.
+        drop(tokio::task::spawn_blocking(confab_chats::tokens::warm_up));
         spawn_crash_sweeper(
             relay.clone(),
             Duration::from_secs(settings.credits.hold_ttl_secs),

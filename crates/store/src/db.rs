@@ -45,6 +45,14 @@ impl Db {
         &self.gate
     }
 
+    async fn enter_if_writing(&self, sql: &str) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        if may_write(sql) {
+            self.gate.enter().await
+        } else {
+            None
+        }
+    }
+
     async fn gated_begin(&self, options: TransactionOptions) -> Result<DbTransaction, DbErr> {
         // The gate first: a writer waiting for it holds no pooled connection.
         let guard = self.gate.enter_owned().await;
@@ -75,29 +83,17 @@ impl ConnectionTrait for Db {
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let _gate = if may_write(sql) {
-            self.gate.enter().await
-        } else {
-            None
-        };
+        let _gate = self.enter_if_writing(sql).await;
         self.connection.execute_unprepared(sql).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let _gate = if may_write(&stmt.sql) {
-            self.gate.enter().await
-        } else {
-            None
-        };
+        let _gate = self.enter_if_writing(&stmt.sql).await;
         self.connection.query_one_raw(stmt).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let _gate = if may_write(&stmt.sql) {
-            self.gate.enter().await
-        } else {
-            None
-        };
+        let _gate = self.enter_if_writing(&stmt.sql).await;
         self.connection.query_all_raw(stmt).await
     }
 
