@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use confab_core::{Code, ErrorCode, MAX_CREDITS};
+use confab_core::{Code, ErrorCode};
 use confab_providers::{ChatEvent, ChatRequest, Completion, Usage};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
@@ -220,17 +220,7 @@ async fn hold_worst_case(
     let rate = admit(relay, caller, &chat.model).await?;
     let worst = worst_case(&chat.model, &rate, chat.request.max_tokens, || {
         tokens::count_messages(&chat.request.messages)
-    });
-    if worst >= MAX_CREDITS {
-        // `worst_case` caps at the maximum; whether it is really above it decides the answer.
-        let output = chat
-            .request
-            .max_tokens
-            .unwrap_or_else(|| u32::try_from(chat.model.max_output_tokens).unwrap_or(4096));
-        let prompt = tokens::count_messages(&chat.request.messages);
-        rate.checked_cost(prompt, output, 0)
-            .ok_or(ChatsError::CostTooHigh("max_tokens"))?;
-    }
+    })?;
     let hold = hold(relay, caller, worst, ENDPOINT).await?;
     Ok(Billing { rate, hold })
 }

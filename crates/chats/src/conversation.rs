@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use confab_core::{Code, MAX_CREDITS};
+use confab_core::Code;
 use confab_credits::NewUsage;
 use confab_credits::holds::Charge;
 use confab_providers::{ChatEvent, ChatRequest, Usage};
@@ -200,13 +200,7 @@ pub async fn send_message(
         tokens::trim(system.as_ref(), &chain, budget).ok_or(ChatsError::ContextTooLong)?;
     let prompt_estimate = tokens::count_messages(&messages);
     let rate = metering::admit(&relay, &caller, &model).await?;
-    let worst = worst_case(&model, &rate, request.max_tokens, || prompt_estimate);
-    if worst >= MAX_CREDITS {
-        // `worst_case` caps at the maximum; whether it is really above it decides the answer.
-        let output = request.max_tokens.unwrap_or(max_output);
-        rate.checked_cost(prompt_estimate, output, 0)
-            .ok_or(ChatsError::CostTooHigh("max_tokens"))?;
-    }
+    let worst = worst_case(&model, &rate, request.max_tokens, || prompt_estimate)?;
     let hold = metering::hold(&relay, &caller, worst, &format!("chat:{}", chat.id)).await?;
     let billing = Billing { rate, hold };
     let api_key_id = caller.api_key_id();

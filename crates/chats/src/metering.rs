@@ -195,13 +195,14 @@ pub(crate) async fn record_failure(
 }
 
 /// The most a completion can cost: its prompt (estimated only when prompts are priced) and
-/// every token it may generate.
+/// every token it may generate. A worst case above what anyone can pay is refused (400 naming
+/// `max_tokens`), never capped: it would be held and charged less than it costs.
 pub(crate) fn worst_case(
     model: &ModelView,
     rate: &Rate,
     max_tokens: Option<u32>,
     prompt_tokens: impl FnOnce() -> u32,
-) -> i64 {
+) -> Result<i64, ChatsError> {
     let max_output =
         max_tokens.unwrap_or_else(|| u32::try_from(model.max_output_tokens).unwrap_or(4096));
     let prompt = if rate.prices.per_1k_prompt_tokens > 0 {
@@ -209,5 +210,6 @@ pub(crate) fn worst_case(
     } else {
         0
     };
-    rate.cost(prompt, max_output, 0)
+    rate.checked_cost(prompt, max_output, 0)
+        .ok_or(ChatsError::CostTooHigh("max_tokens"))
 }

@@ -37,7 +37,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         let value = web::Json::<serde_json::Value>::from_request(req, payload);
         Box::pin(async move {
             let value = value.await?.into_inner();
-            match serde_json::from_value::<T>(value.clone()) {
+            // From a reference: the body is not copied, and stays at hand for the error.
+            match T::deserialize(&value) {
                 Ok(body) => Ok(Json(body)),
                 Err(err) => Err(shape_error::<T>(&value, &err).into()),
             }
