@@ -2,7 +2,7 @@
 # The relay benchmark: what Confab adds to a provider call. A fake OpenAI upstream that answers
 # at once (bench-upstream), Confab in front of it (release build, SQLite), and on the same
 # machine the load (bench-load for fixed-rate latency and memory, wrk for throughput).
-# Usage (from anywhere): bash bench/relay.sh   (SECS=20 RATE=1000 STREAMS=1000 WORKERS=1 to change;
+# Usage (from anywhere): bash bench/relay.sh   (SECS=20 RATE=1000 HIGH_RATE=3000 STREAMS=1000 WORKERS=1 to change;
 # WORKERS=0, the default, is one Confab worker per core)
 set -euo pipefail
 
@@ -14,6 +14,7 @@ BASE="http://127.0.0.1:$PORT"
 UPSTREAM="http://127.0.0.1:$UPSTREAM_PORT"
 SECS="${SECS:-10}"
 RATE="${RATE:-1000}"
+HIGH_RATE="${HIGH_RATE:-3000}"
 STREAMS="${STREAMS:-1000}"
 ADMIN='{"username":"benchadmin","password":"bench-password-123"}'
 OUT=bench/out
@@ -92,6 +93,9 @@ done
 post /api/v1/admin/models '{"name":"metered","modality":"chat","price_per_1k_prompt_tokens":1,"price_per_1k_completion_tokens":2,"max_output_tokens":1024}' "$TOKEN"
 post /api/v1/admin/provider-keys "{\"name\":\"fake\",\"kind\":\"openai\",\"base_url\":\"$UPSTREAM\",\"api_key\":\"sk-bench-0123456789\",\"models\":[\"bench\",\"hold\",\"metered\"]}" "$TOKEN"
 post "/api/v1/admin/users/$ADMIN_ID/credits" '{"amount":1000000000000,"reason":"bench funds"}' "$TOKEN"
+# The same user's API key, with a daily limit so the counting path is the one that checks it.
+post /api/v1/keys '{"name":"bench","daily_request_limit":1000000000}' "$TOKEN"
+SK="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["secret"])' "$TMP/reply.json")"
 export TOKEN
 
 rss() { # PID FIELD (VmRSS | RssAnon | VmHWM), in KiB
@@ -124,6 +128,12 @@ section "fixed rate: $RATE req/s for ${SECS}s, metered (a priced model: hold, th
 RSS_METERED="$(rss "$SERVER_PID" VmRSS)"
 echo "Confab resident after the metered runs: $RSS_METERED KiB"
 
+section "fixed rate: $RATE req/s for ${SECS}s, metered, the same user's JWT then sk- key"
+"$LOAD" rate "$RELAYED" "$TOKEN" plain "$RATE" "$SECS" metered | tee "$OUT/relay-jwt-metered.txt"
+"$LOAD" rate "$RELAYED" "$SK" plain "$RATE" "$SECS" metered | tee "$OUT/relay-key-metered.txt"
+section "fixed rate: $HIGH_RATE req/s for ${SECS}s, metered, sk- key"
+"$LOAD" rate "$RELAYED" "$SK" plain "$HIGH_RATE" "$SECS" metered | tee "$OUT/relay-key-metered-high.txt"
+
 for connections in 64 256; do
     section "wrk: relayed, non-streamed, $connections connections, ${SECS}s"
     wrk -t1 -c"$connections" -d"${SECS}s" --latency -s bench/relay.lua "$RELAYED" |
@@ -131,6 +141,8 @@ for connections in 64 256; do
 done
 section "wrk: relayed and metered, non-streamed, 64 connections, ${SECS}s"
 MODEL=metered wrk -t1 -c64 -d"${SECS}s" --latency -s bench/relay.lua "$RELAYED" | tee "$OUT/relay-wrk-metered.txt"
+section "wrk: relayed and metered with the sk- key, 64 connections, ${SECS}s"
+MODEL=metered TOKEN="$SK" wrk -t1 -c64 -d"${SECS}s" --latency -s bench/relay.lua "$RELAYED" | tee "$OUT/relay-wrk-key-metered.txt"
 section "wrk: the fake upstream alone, 64 connections, ${SECS}s"
 TOKEN="" wrk -t1 -c64 -d"${SECS}s" --latency -s bench/relay.lua "$DIRECT" | tee "$OUT/relay-wrk-direct.txt"
 # Last: interrupted streams are metered by estimating their tokens, which loads tiktoken's
@@ -173,6 +185,14 @@ printf 'metered @ %s req/s         non-streamed p50 %s ms p99 %s ms; stream p50 
     "$(field "$OUT/relay-plain-metered.txt" errors)" "$(field "$OUT/relay-stream-metered.txt" errors)"
 printf 'metered req/s             %s at 64 connections (%s); resident after the metered runs %s KiB\n' \
     "$(wrk_rps "$OUT/relay-wrk-metered.txt")" "$(wrk_errors "$OUT/relay-wrk-metered.txt")" "$RSS_METERED"
+printf 'JWT vs sk- @ %s req/s      metered non-streamed: JWT p50 %s ms p99 %s ms; sk- p50 %s ms p99 %s ms (errors %s %s)\n' "$RATE" \
+    "$(field "$OUT/relay-jwt-metered.txt" p50)" "$(field "$OUT/relay-jwt-metered.txt" p99)" \
+    "$(field "$OUT/relay-key-metered.txt" p50)" "$(field "$OUT/relay-key-metered.txt" p99)" \
+    "$(field "$OUT/relay-jwt-metered.txt" errors)" "$(field "$OUT/relay-key-metered.txt" errors)"
+printf 'sk- metered @ %s req/s   p50 %s ms p99 %s ms (errors %s); wrk: %s req/s at 64 connections (%s)\n' "$HIGH_RATE" \
+    "$(field "$OUT/relay-key-metered-high.txt" p50)" "$(field "$OUT/relay-key-metered-high.txt" p99)" \
+    "$(field "$OUT/relay-key-metered-high.txt" errors)" \
+    "$(wrk_rps "$OUT/relay-wrk-key-metered.txt")" "$(wrk_errors "$OUT/relay-wrk-key-metered.txt")"
 printf 'relayed req/s             %s at 64 connections (%s), %s at 256 (%s); fake alone %s\n' \
     "$(wrk_rps "$OUT/relay-wrk-64.txt")" "$(wrk_errors "$OUT/relay-wrk-64.txt")" \
     "$(wrk_rps "$OUT/relay-wrk-256.txt")" "$(wrk_errors "$OUT/relay-wrk-256.txt")" \

@@ -7,6 +7,7 @@ mod m20261121_000002_chats;
 mod m20261121_000003_credits;
 mod m20261121_000004_check_ins;
 mod m20261121_000005_keys_and_codes;
+mod m20261202_000006_payments;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_credits::Migration),
             Box::new(m20261121_000004_check_ins::Migration),
             Box::new(m20261121_000005_keys_and_codes::Migration),
+            Box::new(m20261202_000006_payments::Migration),
         ]
     }
 }

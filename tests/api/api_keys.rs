@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::chats::{add_model, app, new_chat, openai_key, usage_records};
 use crate::fake_upstream::FakeUpstream;
-use crate::helpers::{Session, TestApp, expect_error, expect_status};
+use crate::helpers::{Session, TestApp, USER_PASSWORD, expect_error, expect_status};
 
 async fn create_key(app: &TestApp, user: &Session, body: Value) -> Value {
     expect_status(
@@ -611,4 +611,153 @@ async fn key_limits_hold_under_concurrency() {
     );
     let view = key_view(&app, &user, daily["id"].as_i64().unwrap()).await;
     assert_eq!(view["request_today"], 5);
+}
+
+/// On a single instance a key's check is remembered after its first use; every change to the
+/// key, its owner or the site's calendar must still apply to the very next request.
+#[tokio::test]
+async fn a_used_key_follows_every_change_at_once() {
+    let app = app().await;
+    let admin = app.setup_admin().await;
+    let user = app.funded_user(&admin, "changing", 100).await;
+    let key = create_key(&app, &user, json!({"name": "k"})).await;
+    let id = key["id"].as_i64().unwrap();
+    let sk = secret(&key);
+    let models = |sk: String| {
+        let app = &app;
+        async move { app.get("/v1/models", Some(&sk)).await }
+    };
+    let patch = |body: Value| {
+        let app = &app;
+        let user = &user;
+        async move {
+            expect_status(
+                app.patch(&format!("/api/v1/keys/{id}"), body, Some(&user.access))
+                    .await,
+                StatusCode::OK,
+            )
+            .await
+        }
+    };
+    expect_status(models(sk.clone()).await, StatusCode::OK).await;
+
+    patch(json!({"enabled": false})).await;
+    expect_error(
+        models(sk.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "api_key_disabled",
+    )
+    .await;
+    patch(json!({"enabled": true, "allowed_ips": ["10.0.0.0/8"]})).await;
+    expect_error(
+        models(sk.clone()).await,
+        StatusCode::FORBIDDEN,
+        "ip_not_allowed",
+    )
+    .await;
+    patch(json!({"allowed_ips": null, "daily_request_limit": 2})).await;
+    expect_status(models(sk.clone()).await, StatusCode::OK).await;
+    expect_error(
+        models(sk.clone()).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "daily_limit_reached",
+    )
+    .await;
+    let view = patch(json!({"daily_request_limit": null})).await;
+    assert_eq!(view["request_total"], 2, "{view}");
+    assert_eq!(view["request_today"], 2, "{view}");
+
+    // A rotated secret replaces the old one at once; a deleted key stops.
+    let rotated = expect_status(
+        app.post(
+            &format!("/api/v1/keys/{id}/rotate"),
+            json!({}),
+            Some(&user.access),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(rotated["request_total"], 2, "{rotated}");
+    expect_error(
+        models(sk.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_api_key",
+    )
+    .await;
+    let new_sk = secret(&rotated);
+    expect_status(models(new_sk.clone()).await, StatusCode::OK).await;
+
+    let view = key_view(&app, &user, id).await;
+    assert_eq!(view["request_total"], 3, "{view}");
+
+    // A new time zone moves the key to that zone's day at once. UTC-11 and UTC+14 are 25 hours
+    // apart, so their dates differ at every instant.
+    let set_zone = |zone: &'static str| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            expect_status(
+                app.put(
+                    "/api/v1/admin/settings",
+                    json!({"time_zone": zone}),
+                    Some(&admin.access),
+                )
+                .await,
+                StatusCode::OK,
+            )
+            .await;
+        }
+    };
+    set_zone("Pacific/Pago_Pago").await;
+    expect_status(models(new_sk.clone()).await, StatusCode::OK).await;
+    let today = key_view(&app, &user, id).await["request_today"].clone();
+    patch(json!({"daily_request_limit": today})).await;
+    expect_error(
+        models(new_sk.clone()).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "daily_limit_reached",
+    )
+    .await;
+    set_zone("Pacific/Kiritimati").await;
+    expect_status(models(new_sk.clone()).await, StatusCode::OK).await;
+    let view = key_view(&app, &user, id).await;
+    assert_eq!(view["request_today"], 1, "{view}");
+    assert_eq!(view["request_total"], 5, "{view}");
+    patch(json!({"daily_request_limit": null})).await;
+
+    // The owner's account.
+    let user_path = format!("/api/v1/admin/users/{}", user.user_id);
+    for (status, expected) in [
+        ("disabled", StatusCode::FORBIDDEN),
+        ("active", StatusCode::OK),
+    ] {
+        expect_status(
+            app.patch(&user_path, json!({"status": status}), Some(&admin.access))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        let response = models(new_sk.clone()).await;
+        if expected == StatusCode::OK {
+            expect_status(response, expected).await;
+        } else {
+            expect_error(response, expected, "account_disabled").await;
+        }
+    }
+
+    let user = app.login("changing", USER_PASSWORD).await;
+
+    expect_status(
+        app.delete(&format!("/api/v1/keys/{id}"), Some(&user.access))
+            .await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    expect_error(
+        models(new_sk).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_api_key",
+    )
+    .await;
 }

@@ -55,6 +55,11 @@ pub enum Code {
     RedemptionCodeExpired,
     RedemptionCodeVoided,
     BalanceLimitExceeded,
+    ProductUnavailable,
+    ChannelUnavailable,
+    PurchaseLimitReached,
+    OrderNotRefundable,
+    RefundExceedsPaid,
     // 413, 415
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -69,12 +74,19 @@ pub enum Code {
     NoProviderAvailable,
     UpstreamError,
     UpstreamTimeout,
+    PaymentGatewayError,
 }
 
 impl Code {
     /// The machine-readable code string clients switch on.
     pub fn as_str(self) -> &'static str {
         match self {
+            Code::ProductUnavailable => "product_unavailable",
+            Code::ChannelUnavailable => "channel_unavailable",
+            Code::PurchaseLimitReached => "purchase_limit_reached",
+            Code::OrderNotRefundable => "order_not_refundable",
+            Code::RefundExceedsPaid => "refund_exceeds_paid",
+            Code::PaymentGatewayError => "payment_gateway_error",
             Code::InvalidJson => "invalid_json",
             Code::InvalidBody => "invalid_body",
             Code::InvalidQuery => "invalid_query",
@@ -178,12 +190,17 @@ impl Code {
             | Code::RedemptionCodeUsed
             | Code::RedemptionCodeExpired
             | Code::RedemptionCodeVoided
-            | Code::BalanceLimitExceeded => 409,
+            | Code::BalanceLimitExceeded
+            | Code::ProductUnavailable
+            | Code::ChannelUnavailable
+            | Code::PurchaseLimitReached
+            | Code::OrderNotRefundable
+            | Code::RefundExceedsPaid => 409,
             Code::PayloadTooLarge => 413,
             Code::UnsupportedMediaType | Code::UnsupportedFileType => 415,
             Code::RateLimited | Code::DailyLimitReached => 429,
             Code::Internal => 500,
-            Code::EmailDeliveryFailed | Code::UpstreamError => 502,
+            Code::EmailDeliveryFailed | Code::UpstreamError | Code::PaymentGatewayError => 502,
             Code::ServiceUnavailable | Code::NoProviderAvailable => 503,
             Code::UpstreamTimeout => 504,
         }

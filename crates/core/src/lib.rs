@@ -4,11 +4,13 @@
 pub mod clock;
 pub mod crypto;
 pub mod error;
+pub mod generation;
 pub mod limits;
 pub mod page;
 
 pub use clock::{Clock, SystemClock};
 pub use crypto::{CryptoError, SecretBox};
 pub use error::{Code, ErrorCode};
+pub use generation::Generation;
 pub use limits::{MAX_CREDITS, MAX_PRICE};
 pub use page::{Page, PageRequest};

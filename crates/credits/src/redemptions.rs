@@ -3,10 +3,10 @@
 //! code from unused to used with one conditional UPDATE, so under any concurrency exactly one
 //! user gets it, and the grant is written in the same transaction.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use confab_core::crypto::sha256_hex;
 use confab_core::{Page, PageRequest};
-use confab_store::entity::{credit_account, redemption_batch, redemption_code};
+use confab_store::entity::{redemption_batch, redemption_code};
 use confab_store::{fetch_page, like};
 use rand::Rng;
 use sea_orm::sea_query::Expr;
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::CreditsError;
 use crate::ledger::{self, Credits, EntryKind, NewEntry};
-use crate::tiers::Tier;
+use crate::tiers::{self, Tier};
 
 pub const MAX_BATCH: u32 = 10_000;
 /// Far below [`confab_core::MAX_CREDITS`]: a card is worth at most this much.
@@ -421,8 +421,8 @@ where
             };
             ledger::apply_in(&txn, &entry, now).await?;
         }
-        CodeKind::VipDays => grant_days(&txn, user_id, Tier::Vip, row.amount, now).await?,
-        CodeKind::SvipDays => grant_days(&txn, user_id, Tier::Svip, row.amount, now).await?,
+        CodeKind::VipDays => tiers::grant_days(&txn, user_id, Tier::Vip, row.amount, now).await?,
+        CodeKind::SvipDays => tiers::grant_days(&txn, user_id, Tier::Svip, row.amount, now).await?,
     }
     txn.commit().await?;
     Ok(Redeemed {
@@ -452,44 +452,6 @@ async fn why_not(
         // Claimed and then rolled back by a concurrent redeemer's failure: try again.
         Some(_) => CreditsError::CodeUsed,
     })
-}
-
-/// Days of a tier: added to the same tier's time left, or starting now over a lower tier. A
-/// higher tier still running is not cut short; the code is refused and stays unused.
-async fn grant_days(
-    txn: &impl ConnectionTrait,
-    user_id: i64,
-    tier: Tier,
-    days: i64,
-    now: DateTime<Utc>,
-) -> Result<(), CreditsError> {
-    ledger::ensure_account(txn, user_id, now).await?;
-    let account = credit_account::Entity::find_by_id(user_id)
-        .one(txn)
-        .await?
-        .ok_or(CreditsError::UserNotFound)?;
-    let current = Tier::of(&account.tier, account.tier_expires_at, now);
-    let expires_at = if current == tier {
-        // A permanent tier (no expiry) has nothing to extend.
-        account
-            .tier_expires_at
-            .map(|expiry| Ord::max(expiry, now) + Duration::days(days))
-    } else if current < tier {
-        Some(now + Duration::days(days))
-    } else {
-        return Err(CreditsError::HigherTierActive(current.as_str()));
-    };
-    credit_account::Entity::update_many()
-        .col_expr(credit_account::Column::Tier, Expr::value(tier.as_str()))
-        .col_expr(
-            credit_account::Column::TierExpiresAt,
-            Expr::value(expires_at),
-        )
-        .col_expr(credit_account::Column::UpdatedAt, Expr::value(now))
-        .filter(credit_account::Column::UserId.eq(user_id))
-        .exec(txn)
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]

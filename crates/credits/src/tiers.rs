@@ -1,7 +1,7 @@
 //! Tiers: free, vip and svip, a paid tier lasting until its expiry. A model's `min_tier` (0 free,
 //! 1 vip, 2 svip) is compared with the caller's tier as it is now.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use confab_store::entity::{credit_account, setting};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
@@ -185,6 +185,44 @@ pub async fn set_tier(
         .exec(db)
         .await?;
     ledger::credits(db, user_id).await
+}
+
+/// Days of a tier: added to the same tier's time left, or starting now over a lower tier. A
+/// higher tier still running is not cut short; the code is refused and stays unused.
+pub async fn grant_days(
+    txn: &impl ConnectionTrait,
+    user_id: i64,
+    tier: Tier,
+    days: i64,
+    now: DateTime<Utc>,
+) -> Result<(), CreditsError> {
+    ledger::ensure_account(txn, user_id, now).await?;
+    let account = credit_account::Entity::find_by_id(user_id)
+        .one(txn)
+        .await?
+        .ok_or(CreditsError::UserNotFound)?;
+    let current = Tier::of(&account.tier, account.tier_expires_at, now);
+    let expires_at = if current == tier {
+        // A permanent tier (no expiry) has nothing to extend.
+        account
+            .tier_expires_at
+            .map(|expiry| Ord::max(expiry, now) + Duration::days(days))
+    } else if current < tier {
+        Some(now + Duration::days(days))
+    } else {
+        return Err(CreditsError::HigherTierActive(current.as_str()));
+    };
+    credit_account::Entity::update_many()
+        .col_expr(credit_account::Column::Tier, Expr::value(tier.as_str()))
+        .col_expr(
+            credit_account::Column::TierExpiresAt,
+            Expr::value(expires_at),
+        )
+        .col_expr(credit_account::Column::UpdatedAt, Expr::value(now))
+        .filter(credit_account::Column::UserId.eq(user_id))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

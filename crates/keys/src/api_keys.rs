@@ -1,7 +1,8 @@
 //! Users' API keys: `sk-` and 192 random bits, shown once and stored as SHA-256. A key carries
 //! its limits (expiry, credit limit, daily requests, models, client addresses, one chat) and its
 //! counters on its row; [`authenticate`] checks a request and counts it with one conditional
-//! UPDATE, so the daily limit holds across concurrent requests and instances. The credit limit
+//! UPDATE, so the daily limit holds across concurrent requests and instances (a single instance
+//! counts in memory instead: [`crate::ApiKeys`]). The credit limit
 //! is enforced where credits are held (`confab-credits`), against `credits_used + credits_held`.
 
 use std::net::IpAddr;
@@ -533,8 +534,112 @@ pub async fn rotate(
     })
 }
 
+/// What a key check needs of a key and its owner, read in one go (and cached by
+/// [`crate::ApiKeys`] on a single instance).
+#[derive(Debug, Clone)]
+pub(crate) struct KeyRecord {
+    pub id: i64,
+    pub user_id: i64,
+    owner_status: Option<String>,
+    enabled: bool,
+    expires_at: Option<DateTime<Utc>>,
+    allowed_ips: Option<Vec<IpNet>>,
+    allowed_models: Option<Vec<String>>,
+    chat_id: Option<i64>,
+    pub daily_request_limit: Option<i64>,
+    pub request_day: String,
+    pub request_today: i64,
+}
+
+impl KeyRecord {
+    /// The live key whose secret hashes to `secret_hash`, and its owner's status.
+    pub(crate) async fn find(
+        db: &impl ConnectionTrait,
+        secret_hash: &str,
+    ) -> Result<Option<Self>, KeysError> {
+        let Some(key) = api_key::Entity::find()
+            .filter(api_key::Column::SecretHash.eq(secret_hash))
+            .filter(api_key::Column::DeletedAt.is_null())
+            .one(db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let owner = user::Entity::find_by_id(key.user_id).one(db).await?;
+        Ok(Some(Self {
+            id: key.id,
+            user_id: key.user_id,
+            owner_status: owner.map(|owner| owner.status),
+            enabled: key.enabled,
+            expires_at: key.expires_at,
+            allowed_ips: key.allowed_ips.and_then(strings).map(|nets| {
+                nets.iter()
+                    .filter_map(|net| net.parse::<IpNet>().ok())
+                    .collect()
+            }),
+            allowed_models: key.allowed_models.and_then(strings),
+            chat_id: key.chat_id,
+            daily_request_limit: key.daily_request_limit,
+            request_day: key.request_day,
+            request_today: key.request_today,
+        }))
+    }
+
+    /// Every refusal but the daily limit, each with its own error.
+    pub(crate) fn check(
+        &self,
+        client_ip: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<(), KeysError> {
+        match self.owner_status.as_deref() {
+            Some("active") => {}
+            Some("disabled") => return Err(KeysError::AccountDisabled),
+            _ => return Err(KeysError::InvalidApiKey),
+        }
+        if !self.enabled {
+            return Err(KeysError::ApiKeyDisabled);
+        }
+        if self.expires_at.is_some_and(|expiry| expiry <= now) {
+            return Err(KeysError::ApiKeyExpired);
+        }
+        if let Some(allowed) = &self.allowed_ips {
+            let permitted = client_ip.is_some_and(|ip| allowed.iter().any(|net| net.contains(&ip)));
+            if !permitted {
+                return Err(KeysError::IpNotAllowed(
+                    client_ip.map_or_else(|| "an unknown address".into(), |ip| ip.to_string()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn limit_reached(&self, day: &Day) -> KeysError {
+        KeysError::DailyLimitReached {
+            limit: self.daily_request_limit.unwrap_or(0),
+            retry_after: Ord::max(day.seconds_left, 1),
+        }
+    }
+
+    pub(crate) fn grant(&self) -> KeyGrant {
+        KeyGrant {
+            id: self.id,
+            user_id: self.user_id,
+            allowed_models: self.allowed_models.clone(),
+            chat_id: self.chat_id,
+        }
+    }
+}
+
+/// One use of a key, as its row records it.
+pub(crate) struct KeyUse<'a> {
+    pub client_ip: Option<IpAddr>,
+    pub day: &'a Day,
+    pub now: DateTime<Utc>,
+}
+
 /// Checks a presented key (known, enabled, unexpired, from an allowed address, its account
-/// active) and counts the request against its daily limit. Every refusal has its own error.
+/// active) and counts the request against its daily limit with one conditional UPDATE, which
+/// holds across instances. Every refusal has its own error.
 pub async fn authenticate<C: ConnectionTrait>(
     db: &C,
     secret: &str,
@@ -545,40 +650,28 @@ pub async fn authenticate<C: ConnectionTrait>(
     if !is_api_key(secret) {
         return Err(KeysError::InvalidApiKey);
     }
-    let Some(key) = api_key::Entity::find()
-        .filter(api_key::Column::SecretHash.eq(sha256_hex(secret)))
-        .filter(api_key::Column::DeletedAt.is_null())
-        .one(db)
+    let key = KeyRecord::find(db, &sha256_hex(secret))
         .await?
-    else {
-        return Err(KeysError::InvalidApiKey);
+        .ok_or(KeysError::InvalidApiKey)?;
+    key.check(client_ip, now)?;
+    let used = KeyUse {
+        client_ip,
+        day,
+        now,
     };
-    let owner = user::Entity::find_by_id(key.user_id).one(db).await?;
-    match owner.as_ref().map(|owner| owner.status.as_str()) {
-        Some("active") => {}
-        Some("disabled") => return Err(KeysError::AccountDisabled),
-        _ => return Err(KeysError::InvalidApiKey),
+    if !count_in_database(db, key.id, &used).await? {
+        return Err(key.limit_reached(day));
     }
-    if !key.enabled {
-        return Err(KeysError::ApiKeyDisabled);
-    }
-    if key.expires_at.is_some_and(|expiry| expiry <= now) {
-        return Err(KeysError::ApiKeyExpired);
-    }
-    if let Some(allowed) = key.allowed_ips.clone().and_then(strings) {
-        let permitted = client_ip.is_some_and(|ip| {
-            allowed
-                .iter()
-                .filter_map(|net| net.parse::<IpNet>().ok())
-                .any(|net| net.contains(&ip))
-        });
-        if !permitted {
-            return Err(KeysError::IpNotAllowed(
-                client_ip.map_or_else(|| "an unknown address".into(), |ip| ip.to_string()),
-            ));
-        }
-    }
-    let same_day = Expr::col(api_key::Column::RequestDay).eq(day.date.as_str());
+    Ok(key.grant())
+}
+
+/// Counts a use unless the day's limit is reached; false when it was.
+async fn count_in_database(
+    db: &impl ConnectionTrait,
+    key_id: i64,
+    used: &KeyUse<'_>,
+) -> Result<bool, KeysError> {
+    let same_day = Expr::col(api_key::Column::RequestDay).eq(used.day.date.as_str());
     let counted = api_key::Entity::update_many()
         .col_expr(
             api_key::Column::RequestTotal,
@@ -593,13 +686,16 @@ pub async fn authenticate<C: ConnectionTrait>(
             .finally(1)
             .into(),
         )
-        .col_expr(api_key::Column::RequestDay, Expr::value(day.date.as_str()))
-        .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
+        .col_expr(
+            api_key::Column::RequestDay,
+            Expr::value(used.day.date.as_str()),
+        )
+        .col_expr(api_key::Column::LastUsedAt, Expr::value(used.now))
         .col_expr(
             api_key::Column::LastUsedIp,
-            Expr::value(client_ip.map(|ip| ip.to_string())),
+            Expr::value(used.client_ip.map(|ip| ip.to_string())),
         )
-        .filter(api_key::Column::Id.eq(key.id))
+        .filter(api_key::Column::Id.eq(key_id))
         .filter(
             Condition::any()
                 .add(api_key::Column::DailyRequestLimit.is_null())
@@ -611,18 +707,7 @@ pub async fn authenticate<C: ConnectionTrait>(
         )
         .exec(db)
         .await?;
-    if counted.rows_affected == 0 {
-        return Err(KeysError::DailyLimitReached {
-            limit: key.daily_request_limit.unwrap_or(0),
-            retry_after: Ord::max(day.seconds_left, 1),
-        });
-    }
-    Ok(KeyGrant {
-        id: key.id,
-        user_id: key.user_id,
-        allowed_models: key.allowed_models.and_then(strings),
-        chat_id: key.chat_id,
-    })
+    Ok(counted.rows_affected > 0)
 }
 
 #[cfg(test)]

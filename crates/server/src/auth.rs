@@ -115,11 +115,15 @@ async fn consume(req: HttpRequest) -> Result<Consumer, ApiError> {
         });
     }
     let now = chrono::Utc::now();
-    let site = confab_users::settings::load(&state.db).await?;
+    let site = state.accounts.site_settings(&state.db).await?;
     let ip = client_info(&req)
         .ip
         .and_then(|ip| ip.parse::<IpAddr>().ok());
-    let grant = api_keys::authenticate(&state.db, &token, ip, &day_in(site.tz(), now), now).await?;
+    let day = day_in(site.tz(), now);
+    let grant = state
+        .api_keys
+        .authenticate(&state.db, &token, ip, &day, now)
+        .await?;
     Ok(Consumer {
         user_id: grant.user_id,
         key: Some(Arc::new(grant)),

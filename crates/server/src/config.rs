@@ -21,6 +21,13 @@ pub struct Settings {
     pub providers: ProviderSettings,
     pub files: FileSettings,
     pub credits: CreditSettings,
+    pub payments: PaymentSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentSettings {
+    pub order_ttl_secs: u64,
+    pub gateway_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,6 +221,11 @@ impl Settings {
         let absolute = public_url.starts_with("http://") || public_url.starts_with("https://");
         if !(public_url.is_empty() || absolute) {
             return invalid("server.public_url must be empty or start with http:// or https://");
+        }
+        if self.payments.order_ttl_secs < 60 || self.payments.gateway_timeout_secs == 0 {
+            return invalid(
+                "payments.order_ttl_secs must be at least 60 and payments.gateway_timeout_secs at least 1",
+            );
         }
         if self.credits.hold_ttl_secs == 0 || self.credits.sweep_secs == 0 {
             return invalid("credits.hold_ttl_secs and credits.sweep_secs must be at least 1");

@@ -14,9 +14,10 @@ use confab_chats::files::FileStore;
 use confab_core::{SecretBox, SystemClock};
 use confab_credits::UsageWriter;
 use confab_credits::holds::Meter;
-use confab_keys::KeyPool;
 use confab_keys::pool::Backoff;
+use confab_keys::{ApiKeys, KeyPool};
 use confab_migration::{Migrator, MigratorTrait};
+use confab_payments::{Payments, PaymentsConfig};
 use confab_providers::{Providers, Timeouts};
 use confab_store::Db;
 use confab_users::limiter::InMemoryLimiter;
@@ -45,6 +46,8 @@ pub enum StartupError {
     Keys(#[from] confab_keys::KeysError),
     #[error("credits: {0}")]
     Credits(#[from] confab_credits::CreditsError),
+    #[error("payments: {0}")]
+    Payments(#[from] confab_payments::PaymentsError),
     #[error("model catalog: {0}")]
     Catalog(#[from] confab_chats::ChatsError),
     #[error("providers: {0}")]
@@ -64,6 +67,7 @@ pub struct Application {
     server: Server,
     port: u16,
     db: Db,
+    api_keys: Arc<ApiKeys>,
 }
 
 impl Application {
@@ -93,7 +97,19 @@ impl Application {
             Arc::new(SystemClock),
         ));
 
+        let api_keys = Arc::new(ApiKeys::new(
+            accounts.config().cache_sessions,
+            accounts.owner_changes(),
+        ));
+        api_keys.spawn_flusher(db.clone(), Duration::from_secs(1));
         let relay = Arc::new(relay(&settings, &db, &data_dir, &url).await?);
+        let payments = Arc::new(Payments::new(
+            relay.pool.secret_box().clone(),
+            &PaymentsConfig {
+                gateway_timeout: Duration::from_secs(settings.payments.gateway_timeout_secs),
+                order_ttl: Duration::from_secs(settings.payments.order_ttl_secs),
+            },
+        )?);
         // Off the async workers: building the token encoding is ~100 ms of CPU.
         drop(tokio::task::spawn_blocking(confab_chats::tokens::warm_up));
         spawn_crash_sweeper(
@@ -127,7 +143,9 @@ impl Application {
         let state = web::Data::new(AppState {
             db: db.clone(),
             accounts,
+            api_keys: api_keys.clone(),
             relay,
+            payments,
             files,
             public_url: Some(settings.server.public_url.trim_end_matches('/').to_owned())
                 .filter(|url| !url.is_empty()),
@@ -168,7 +186,12 @@ impl Application {
         }
         let server = server.run();
 
-        let app = Self { server, port, db };
+        let app = Self {
+            server,
+            port,
+            db,
+            api_keys,
+        };
         app.announce(&settings).await;
         Ok(app)
     }
@@ -178,8 +201,13 @@ impl Application {
     }
 
     /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish (graceful shutdown).
+    /// Counters kept in memory are written last.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Err(err) = self.api_keys.flush(&self.db).await {
+            tracing::error!(error = %err, "writing API key counters at shutdown failed");
+        }
+        served
     }
 
     async fn announce(&self, settings: &Settings) {

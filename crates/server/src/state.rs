@@ -3,7 +3,8 @@ use std::sync::Arc;
 use confab_chats::Relay;
 use confab_chats::catalog::Catalog;
 use confab_chats::files::FileStore;
-use confab_keys::KeyPool;
+use confab_keys::{ApiKeys, KeyPool};
+use confab_payments::Payments;
 use confab_store::Db;
 use confab_users::Accounts;
 use confab_users::limiter::FailureLimiter;
@@ -12,7 +13,9 @@ use confab_users::limiter::FailureLimiter;
 pub struct AppState {
     pub db: Db,
     pub accounts: Arc<Accounts>,
+    pub api_keys: Arc<ApiKeys>,
     pub relay: Arc<Relay>,
+    pub payments: Arc<Payments>,
     pub files: FileStore,
     /// Where clients reach this server (image URLs); `None`: from each request's Host.
     pub public_url: Option<String>,

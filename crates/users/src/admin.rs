@@ -124,6 +124,7 @@ impl Accounts {
         }
         txn.commit().await?;
         self.sessions_cache.clear();
+        self.owners_changed.bump();
         Ok(updated.into())
     }
 
@@ -170,6 +171,7 @@ impl Accounts {
         revoke_user_sessions(&txn, id, None, reason::ACCOUNT_DELETED, now).await?;
         txn.commit().await?;
         self.sessions_cache.clear();
+        self.owners_changed.bump();
         Ok(())
     }
 

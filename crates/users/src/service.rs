@@ -2,13 +2,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
-use confab_core::Clock;
+use confab_core::{Clock, Generation};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::auth_cache::AuthCache;
 use crate::limiter::FailureLimiter;
 use crate::mailer::Mailer;
+use crate::settings::SiteCache;
 use crate::tokens::TokenKeys;
 
 /// The knobs of authentication, from the server's configuration.
@@ -67,6 +68,9 @@ pub struct Accounts {
     pub(crate) limiter: Arc<dyn FailureLimiter>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) sessions_cache: AuthCache,
+    pub(crate) site_cache: SiteCache,
+    /// Bumped after an account's role or status changes, for caches of what keys' owners are.
+    pub(crate) owners_changed: Generation,
 }
 
 impl Accounts {
@@ -83,6 +87,8 @@ impl Accounts {
         crate::password::warm_up();
         Self {
             sessions_cache: AuthCache::new(config.cache_sessions),
+            site_cache: SiteCache::new(config.cache_sessions),
+            owners_changed: Generation::default(),
             config,
             keys,
             code_key,
@@ -90,6 +96,12 @@ impl Accounts {
             limiter,
             clock,
         }
+    }
+
+    /// Moves after every committed change of an account's role or status (see
+    /// [`confab_core::Generation`]).
+    pub fn owner_changes(&self) -> Generation {
+        self.owners_changed.clone()
     }
 
     pub fn config(&self) -> &AuthConfig {

@@ -1,13 +1,17 @@
 //! Site settings an admin changes at run time. Stored one row per key; read on use, so a change
-//! applies to the next request on every instance without a restart.
+//! applies to the next request on every instance without a restart. A single instance keeps
+//! them in memory ([`Accounts::site_settings`]) since it sees every change.
 
+use std::sync::RwLock;
+
+use confab_core::Generation;
 use confab_credits::tiers::TierMultipliers;
 use confab_store::entity::setting;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ConnectionTrait, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 
-use crate::UsersError;
+use crate::{Accounts, UsersError};
 
 /// The settings that govern accounts and the site's public face.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -189,4 +193,60 @@ pub async fn update(
         .await?;
     }
     load(db).await
+}
+
+/// The settings as last read, for a single instance (several instances read them on use).
+pub(crate) struct SiteCache {
+    enabled: bool,
+    changed: Generation,
+    value: RwLock<Option<(u64, SiteSettings)>>,
+}
+
+impl SiteCache {
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            changed: Generation::default(),
+            value: RwLock::new(None),
+        }
+    }
+}
+
+impl Accounts {
+    /// The site's settings: from memory on a single instance, else from the database.
+    pub async fn site_settings(
+        &self,
+        db: &impl ConnectionTrait,
+    ) -> Result<SiteSettings, UsersError> {
+        let cache = &self.site_cache;
+        if !cache.enabled {
+            return load(db).await;
+        }
+        let generation = cache.changed.current();
+        {
+            let value = cache.value.read().unwrap_or_else(|p| p.into_inner());
+            if let Some((read_at, settings)) = value.as_ref()
+                && *read_at == generation
+            {
+                return Ok(settings.clone());
+            }
+        }
+        let settings = load(db).await?;
+        *cache.value.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((generation, settings.clone()));
+        Ok(settings)
+    }
+
+    /// Changes settings (see [`update`]); the next read anywhere in this process sees them.
+    pub async fn update_site_settings(
+        &self,
+        db: &impl ConnectionTrait,
+        patch: SiteSettingsPatch,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<SiteSettings, UsersError> {
+        let result = update(db, patch, now).await;
+        // Even a failed update may have written some rows.
+        self.site_cache.changed.bump();
+        result
+    }
 }

@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use confab_core::PageRequest;
-use confab_keys::api_keys::{self, ApiKey, ApiKeyPatch, CreatedApiKey, NewApiKey};
+use confab_keys::api_keys::{ApiKey, ApiKeyPatch, CreatedApiKey, NewApiKey};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -27,7 +27,7 @@ pub struct AdminKeysQuery {
 
 /// Today in the site's time zone, which `request_today` counts.
 async fn today(state: &AppState) -> Result<String, ApiError> {
-    let site = confab_users::settings::load(&state.db).await?;
+    let site = state.accounts.site_settings(&state.db).await?;
     Ok(day_in(site.tz(), Utc::now()).date)
 }
 
@@ -44,14 +44,16 @@ pub async fn create(
     body: Json<NewApiKey>,
 ) -> Result<HttpResponse, ApiError> {
     let today = today(&state).await?;
-    let created = api_keys::create(
-        &state.db,
-        principal.user.id,
-        body.into_inner(),
-        &today,
-        Utc::now(),
-    )
-    .await?;
+    let created = state
+        .api_keys
+        .create(
+            &state.db,
+            principal.user.id,
+            body.into_inner(),
+            &today,
+            Utc::now(),
+        )
+        .await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -65,7 +67,10 @@ pub async fn list(
 ) -> Result<web::Json<ApiKeyPage>, ApiError> {
     let page = PageRequest::new(query.page, query.page_size)?;
     let today = today(&state).await?;
-    let page = api_keys::list(&state.db, principal.user.id, page, &today).await?;
+    let page = state
+        .api_keys
+        .list(&state.db, principal.user.id, page, &today)
+        .await?;
     Ok(web::Json(page.into()))
 }
 
@@ -80,7 +85,10 @@ pub async fn get(
     id: web::Path<i64>,
 ) -> Result<web::Json<ApiKey>, ApiError> {
     let today = today(&state).await?;
-    let key = api_keys::get(&state.db, principal.user.id, id.into_inner(), &today).await?;
+    let key = state
+        .api_keys
+        .get(&state.db, principal.user.id, id.into_inner(), &today)
+        .await?;
     Ok(web::Json(key))
 }
 
@@ -97,15 +105,17 @@ pub async fn update(
     body: Json<ApiKeyPatch>,
 ) -> Result<web::Json<ApiKey>, ApiError> {
     let today = today(&state).await?;
-    let key = api_keys::update(
-        &state.db,
-        principal.user.id,
-        id.into_inner(),
-        body.into_inner(),
-        &today,
-        Utc::now(),
-    )
-    .await?;
+    let key = state
+        .api_keys
+        .update(
+            &state.db,
+            principal.user.id,
+            id.into_inner(),
+            body.into_inner(),
+            &today,
+            Utc::now(),
+        )
+        .await?;
     Ok(web::Json(key))
 }
 
@@ -119,7 +129,10 @@ pub async fn delete(
     Caller(principal): Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    api_keys::delete(&state.db, principal.user.id, id.into_inner(), Utc::now()).await?;
+    state
+        .api_keys
+        .delete(&state.db, principal.user.id, id.into_inner(), Utc::now())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -135,14 +148,16 @@ pub async fn rotate(
     id: web::Path<i64>,
 ) -> Result<web::Json<CreatedApiKey>, ApiError> {
     let today = today(&state).await?;
-    let rotated = api_keys::rotate(
-        &state.db,
-        principal.user.id,
-        id.into_inner(),
-        &today,
-        Utc::now(),
-    )
-    .await?;
+    let rotated = state
+        .api_keys
+        .rotate(
+            &state.db,
+            principal.user.id,
+            id.into_inner(),
+            &today,
+            Utc::now(),
+        )
+        .await?;
     Ok(web::Json(rotated))
 }
 
@@ -158,6 +173,9 @@ pub async fn admin_list(
 ) -> Result<web::Json<ApiKeyPage>, ApiError> {
     let page = PageRequest::new(query.page, query.page_size)?;
     let today = today(&state).await?;
-    let page = api_keys::list_all(&state.db, query.user_id, page, &today).await?;
+    let page = state
+        .api_keys
+        .list_all(&state.db, query.user_id, page, &today)
+        .await?;
     Ok(web::Json(page.into()))
 }

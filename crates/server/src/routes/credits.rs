@@ -186,7 +186,7 @@ pub async fn check_in(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let site = confab_users::settings::load(&state.db).await?;
+    let site = state.accounts.site_settings(&state.db).await?;
     let checked_in = check_ins::check_in(
         &state.db,
         caller.0.user.id,
@@ -209,7 +209,7 @@ pub async fn check_ins_of_month(
     caller: Caller,
     query: Query<MonthQuery>,
 ) -> Result<web::Json<Month>, ApiError> {
-    let site = confab_users::settings::load(&state.db).await?;
+    let site = state.accounts.site_settings(&state.db).await?;
     Ok(web::Json(
         check_ins::month(
             &state.db,
@@ -299,7 +299,7 @@ pub async fn own_usage(
                 .with_param("group_by"),
         );
     }
-    let site = confab_users::settings::load(&state.db).await?;
+    let site = state.accounts.site_settings(&state.db).await?;
     Ok(web::Json(
         reports::report(
             &state.db,
@@ -326,7 +326,7 @@ pub async fn admin_usage(
     _admin: Admin,
     query: Query<UsageReportQuery>,
 ) -> Result<web::Json<Report>, ApiError> {
-    let site = confab_users::settings::load(&state.db).await?;
+    let site = state.accounts.site_settings(&state.db).await?;
     Ok(web::Json(
         reports::report(
             &state.db,

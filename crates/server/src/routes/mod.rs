@@ -2,6 +2,7 @@
 //! function and map the result; no business rules live here.
 
 pub mod admin_messages;
+pub mod admin_payments;
 pub mod admin_users;
 pub mod api_keys;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod images;
 pub mod me;
 pub mod models;
 pub mod openai;
+pub mod payments;
 pub mod provider_keys;
 pub mod redemptions;
 pub mod settings;
@@ -185,6 +187,47 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/admin/settings")
                         .get(settings::admin_get)
                         .put(settings::admin_update),
-                ),
+                )
+                .configure(payment_routes),
         );
+}
+
+fn payment_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/products").get(payments::list_products))
+        .service(resource("/payment-channels").get(payments::list_channels))
+        .service(
+            resource("/orders")
+                .post(payments::create_order)
+                .get(payments::list_orders),
+        )
+        .service(resource("/orders/{id}").get(payments::get_order))
+        .service(
+            resource("/payments/{channel_id}/notify")
+                .post(payments::notify)
+                .get(payments::notify_get),
+        )
+        .service(
+            resource("/admin/products")
+                .get(admin_payments::list_products)
+                .post(admin_payments::create_product),
+        )
+        .service(
+            resource("/admin/products/{id}")
+                .get(admin_payments::get_product)
+                .patch(admin_payments::update_product)
+                .delete(admin_payments::delete_product),
+        )
+        .service(
+            resource("/admin/payment-channels")
+                .get(admin_payments::list_channels)
+                .post(admin_payments::create_channel),
+        )
+        .service(
+            resource("/admin/payment-channels/{id}")
+                .get(admin_payments::get_channel)
+                .patch(admin_payments::update_channel)
+                .delete(admin_payments::delete_channel),
+        )
+        .service(resource("/admin/orders").get(admin_payments::list_orders))
+        .service(resource("/admin/orders/{id}").get(admin_payments::get_order));
 }

@@ -1,6 +1,6 @@
 use actix_web::web;
 use confab_credits::tiers::TierMultipliers;
-use confab_users::settings::{self as site, SiteSettings, SiteSettingsPatch};
+use confab_users::settings::{SiteSettings, SiteSettingsPatch};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -30,7 +30,7 @@ pub struct PublicSettings {
 #[utoipa::path(get, path = "/api/v1/settings", tag = "settings", responses(
     (status = 200, description = "Public settings", body = PublicSettings)))]
 pub async fn public(state: web::Data<AppState>) -> Result<web::Json<PublicSettings>, ApiError> {
-    let settings = site::load(&state.db).await?;
+    let settings = state.accounts.site_settings(&state.db).await?;
     Ok(web::Json(PublicSettings {
         site_name: settings.site_name,
         registration_enabled: settings.registration_enabled,
@@ -51,7 +51,7 @@ pub async fn admin_get(
     state: web::Data<AppState>,
     _admin: Admin,
 ) -> Result<web::Json<SiteSettings>, ApiError> {
-    Ok(web::Json(site::load(&state.db).await?))
+    Ok(web::Json(state.accounts.site_settings(&state.db).await?))
 }
 
 /// Change site settings; absent fields keep their value. Applies at once, no restart.
@@ -66,6 +66,9 @@ pub async fn admin_update(
     body: Json<SiteSettingsPatch>,
 ) -> Result<web::Json<SiteSettings>, ApiError> {
     Ok(web::Json(
-        site::update(&state.db, body.into_inner(), chrono::Utc::now()).await?,
+        state
+            .accounts
+            .update_site_settings(&state.db, body.into_inner(), chrono::Utc::now())
+            .await?,
     ))
 }

@@ -1,0 +1,92 @@
+//! Confab payments: products, payment channels, orders, gateway notifies and fulfilment. The
+//! gateways Confab takes money through (Alipay face-to-face, Epay, WeChat Pay Native, Stripe
+//! Checkout) sit behind one [`gateways::Gateway`] trait; money is integer cents everywhere.
+
+pub mod channels;
+mod error;
+pub mod events;
+mod fulfil;
+pub mod gateways;
+pub mod money;
+mod notify;
+pub mod orders;
+pub mod products;
+
+use std::time::Duration;
+
+use confab_core::SecretBox;
+use confab_store::entity::payment_channel::{self, ChannelKind};
+use serde::{Deserialize, Deserializer};
+
+pub use error::PaymentsError;
+
+/// What the payment routes need beyond the database: the master key's box for channel secrets,
+/// an HTTP client, how long a gateway call may take, and how long an unpaid order lives.
+pub struct Payments {
+    secret_box: SecretBox,
+    http: reqwest::Client,
+    gateway_timeout: Duration,
+    order_ttl: chrono::Duration,
+}
+
+/// How [`Payments`] is set up.
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    /// Each gateway call (send and body) gives up after this long.
+    pub gateway_timeout: Duration,
+    /// An unpaid order expires this long after it was made.
+    pub order_ttl: Duration,
+}
+
+impl Payments {
+    pub fn new(secret_box: SecretBox, config: &PaymentsConfig) -> Result<Self, PaymentsError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.gateway_timeout)
+            .timeout(config.gateway_timeout)
+            .build()
+            .map_err(|e| PaymentsError::Gateway(gateways::GatewayError::Config(e.to_string())))?;
+        Ok(Self {
+            secret_box,
+            http,
+            gateway_timeout: config.gateway_timeout,
+            order_ttl: chrono::Duration::from_std(config.order_ttl)
+                .unwrap_or(chrono::Duration::minutes(15)),
+        })
+    }
+
+    pub fn secret_box(&self) -> &SecretBox {
+        &self.secret_box
+    }
+
+    /// The gateway of a channel, built from its settings and opened secrets.
+    pub(crate) fn gateway(
+        &self,
+        channel: &payment_channel::Model,
+    ) -> Result<Box<dyn gateways::Gateway>, PaymentsError> {
+        let secrets = channels::open_secrets(&self.secret_box, channel)?;
+        Ok(gateways::build(
+            kind_of(channel.kind),
+            &channel.settings,
+            &secrets,
+            self.http.clone(),
+            self.gateway_timeout,
+        )?)
+    }
+}
+
+/// The gateway module's name for a stored channel kind.
+pub(crate) fn kind_of(kind: ChannelKind) -> gateways::ChannelKind {
+    match kind {
+        ChannelKind::AlipayF2f => gateways::ChannelKind::AlipayF2f,
+        ChannelKind::Epay => gateways::ChannelKind::Epay,
+        ChannelKind::WechatNative => gateways::ChannelKind::WechatNative,
+        ChannelKind::Stripe => gateways::ChannelKind::Stripe,
+    }
+}
+
+/// Tells a field sent as `null` (Some(None)) from one left out (None).
+pub(crate) fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}

@@ -1,0 +1,428 @@
+//! Orders: made at the gateway first and stored only once it answered (a gateway that is down
+//! leaves nothing behind), read by their owner (anyone else's is not found) and by admins.
+
+use chrono::{DateTime, Utc};
+use confab_core::{Page, PageRequest};
+use confab_credits::tiers::{self, Tier};
+use confab_store::entity::payment_event;
+use confab_store::entity::payment_order::{self, GrantKind, OrderStatus};
+use confab_store::entity::product::ProductStatus;
+use confab_store::entity::{payment_channel, product};
+use confab_store::fetch_page;
+use rand::RngCore;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, PaginatorTrait,
+    QueryFilter, QueryOrder, Set,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::events::PaymentEvent;
+use crate::gateways::PayRequest;
+use crate::products::{MAX_AMOUNT_CENTS, MAX_DAYS};
+use crate::{Payments, PaymentsError, channels};
+
+/// The most units of a product one order may buy.
+pub const MAX_QUANTITY: i32 = 100;
+
+/// An order as its owner sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Order {
+    pub id: i64,
+    /// Confab's order number, as the gateway knows it.
+    pub out_trade_no: String,
+    pub product_id: i64,
+    /// The product's title when it was bought.
+    pub title: String,
+    pub channel_id: i64,
+    pub pay_type: String,
+    pub quantity: i32,
+    /// What is paid, in the currency's smallest unit.
+    pub amount_cents: i64,
+    pub currency: String,
+    pub grant_kind: GrantKind,
+    /// Credits or days granted in all.
+    pub grant_amount: i64,
+    pub status: OrderStatus,
+    /// Content for a QR code to show, when the gateway gives one.
+    pub qr_code: Option<String>,
+    /// A page to send the payer to, when the gateway gives one.
+    pub pay_url: Option<String>,
+    /// When an unpaid order expires.
+    pub expires_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    /// Refunded so far, in cents.
+    pub refunded_cents: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An order as admins see it: who bought, the gateway's trade number, what refunds took back,
+/// and every gateway event.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AdminOrder {
+    #[serde(flatten)]
+    pub order: Order,
+    pub user_id: i64,
+    /// The gateway's trade number, once paid.
+    pub trade_no: Option<String>,
+    /// The product as it was bought.
+    #[schema(value_type = Object)]
+    pub product_snapshot: serde_json::Value,
+    /// Credits refunds took back.
+    pub credits_taken_back: i64,
+    /// Credits refunds could not take back (already spent).
+    pub credits_unrecovered: i64,
+    pub updated_at: DateTime<Utc>,
+    /// Gateway events, oldest first (only in the one-order view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<PaymentEvent>>,
+}
+
+impl From<payment_order::Model> for Order {
+    fn from(row: payment_order::Model) -> Self {
+        let title = row.product_snapshot["title"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        Self {
+            id: row.id,
+            out_trade_no: row.out_trade_no,
+            product_id: row.product_id,
+            title,
+            channel_id: row.channel_id,
+            pay_type: row.pay_type,
+            quantity: row.quantity,
+            amount_cents: row.amount_cents,
+            currency: row.currency,
+            grant_kind: row.grant_kind,
+            grant_amount: row.grant_amount,
+            status: row.status,
+            qr_code: row.qr_code,
+            pay_url: row.pay_url,
+            expires_at: row.expires_at,
+            paid_at: row.paid_at,
+            refunded_cents: row.refunded_cents,
+            created_at: row.created_at,
+        }
+    }
+}
+
+impl AdminOrder {
+    pub(crate) fn from_row(row: payment_order::Model, events: Option<Vec<PaymentEvent>>) -> Self {
+        Self {
+            user_id: row.user_id,
+            trade_no: row.trade_no.clone(),
+            product_snapshot: row.product_snapshot.clone(),
+            credits_taken_back: row.credits_taken_back,
+            credits_unrecovered: row.credits_unrecovered,
+            updated_at: row.updated_at,
+            events,
+            order: row.into(),
+        }
+    }
+}
+
+/// What a user orders.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrder {
+    pub product_id: i64,
+    /// The channel to pay through; without it, the first enabled channel serving `pay_type`.
+    pub channel_id: Option<i64>,
+    /// e.g. `alipay`, `wxpay`; without it, the channel's first pay type.
+    pub pay_type: Option<String>,
+    /// 1 to 100; 1 when absent.
+    #[schema(minimum = 1, maximum = 100)]
+    pub quantity: Option<i32>,
+}
+
+/// Who orders, and where the gateway should call back.
+#[derive(Debug, Clone)]
+pub struct Checkout {
+    pub user_id: i64,
+    /// This server's public base URL (`https://example.com`), for the notify URL.
+    pub public_base: String,
+    pub client_ip: Option<String>,
+}
+
+/// Which orders an admin lists.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub user_id: Option<i64>,
+    pub status: Option<OrderStatus>,
+    pub channel_id: Option<i64>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// 26 characters: `cf`, the UTC time to the second, 40 random bits. Letters and digits only,
+/// which every gateway accepts (WeChat: 6 to 32).
+fn new_out_trade_no(now: DateTime<Utc>) -> String {
+    let mut bytes = [0u8; 5];
+    rand::rng().fill_bytes(&mut bytes);
+    let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("cf{}{random}", now.format("%Y%m%d%H%M%S"))
+}
+
+/// The channel an order goes through, and the pay type.
+async fn pick_channel(
+    db: &impl ConnectionTrait,
+    new: &NewOrder,
+) -> Result<(payment_channel::Model, String), PaymentsError> {
+    let serves = |row: &payment_channel::Model, pay_type: &str| {
+        row.pay_types
+            .as_array()
+            .is_some_and(|types| types.iter().any(|t| t.as_str() == Some(pay_type)))
+    };
+    let first_type =
+        |row: &payment_channel::Model| row.pay_types[0].as_str().unwrap_or_default().to_owned();
+    match (new.channel_id, new.pay_type.as_deref()) {
+        (Some(id), pay_type) => {
+            let row = channels::find(db, id).await?;
+            if !row.enabled {
+                return Err(PaymentsError::ChannelUnavailable(
+                    "this payment channel is disabled".into(),
+                ));
+            }
+            let pay_type = pay_type.map_or_else(|| first_type(&row), str::to_owned);
+            if !serves(&row, &pay_type) {
+                return Err(PaymentsError::ChannelUnavailable(format!(
+                    "this payment channel does not take '{}'",
+                    pay_type.chars().take(16).collect::<String>()
+                )));
+            }
+            Ok((row, pay_type))
+        }
+        (None, Some(pay_type)) => {
+            let rows = payment_channel::Entity::find()
+                .filter(payment_channel::Column::DeletedAt.is_null())
+                .filter(payment_channel::Column::Enabled.eq(true))
+                .order_by_asc(payment_channel::Column::SortOrder)
+                .order_by_asc(payment_channel::Column::Id)
+                .all(db)
+                .await?;
+            let row = rows
+                .into_iter()
+                .find(|row| serves(row, pay_type))
+                .ok_or_else(|| {
+                    PaymentsError::ChannelUnavailable(format!(
+                        "no payment channel takes '{}'",
+                        pay_type.chars().take(16).collect::<String>()
+                    ))
+                })?;
+            Ok((row, pay_type.to_owned()))
+        }
+        (None, None) => Err(PaymentsError::InvalidField(
+            "channel_id",
+            "give channel_id or pay_type",
+        )),
+    }
+}
+
+/// The product, if it may be ordered now by this user in this quantity: its price and grant.
+async fn check_product(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    new: &NewOrder,
+    now: DateTime<Utc>,
+) -> Result<(product::Model, i64, i64), PaymentsError> {
+    let quantity = new.quantity.unwrap_or(1);
+    if !(1..=MAX_QUANTITY).contains(&quantity) {
+        return Err(PaymentsError::InvalidField(
+            "quantity",
+            "quantity must be 1 to 100",
+        ));
+    }
+    let row = crate::products::find(db, new.product_id).await?;
+    if row.status != ProductStatus::OnSale {
+        return Err(PaymentsError::ProductUnavailable);
+    }
+    let amount = row
+        .price_cents
+        .checked_mul(i64::from(quantity))
+        .filter(|amount| *amount <= MAX_AMOUNT_CENTS)
+        .ok_or(PaymentsError::InvalidField(
+            "quantity",
+            "the order would cost more than 10^10 cents",
+        ))?;
+    let grant = row.grant_amount.saturating_mul(i64::from(quantity));
+    let most = match row.grant_kind {
+        GrantKind::Credits => confab_core::MAX_CREDITS,
+        GrantKind::VipDays | GrantKind::SvipDays => MAX_DAYS,
+    };
+    if grant > most {
+        return Err(PaymentsError::InvalidField(
+            "quantity",
+            "the order would grant more than one account may hold",
+        ));
+    }
+    if let Some(limit) = row.per_user_limit {
+        let taken = payment_order::Entity::find()
+            .filter(payment_order::Column::UserId.eq(user_id))
+            .filter(payment_order::Column::ProductId.eq(row.id))
+            .filter(
+                payment_order::Column::Status
+                    .is_not_in([OrderStatus::Expired, OrderStatus::Closed]),
+            )
+            .count(db)
+            .await?;
+        // Unpaid orders count until they expire, so a burst of them cannot pass the limit.
+        if taken >= u64::try_from(limit).unwrap_or(0) {
+            return Err(PaymentsError::PurchaseLimitReached(limit));
+        }
+    }
+    if let Some(tier) = granted_tier(row.grant_kind) {
+        let current = tiers::tier_of(db, user_id, now).await?;
+        if current > tier {
+            return Err(PaymentsError::HigherTierActive(current.as_str()));
+        }
+    }
+    Ok((row, amount, grant))
+}
+
+pub(crate) fn granted_tier(kind: GrantKind) -> Option<Tier> {
+    match kind {
+        GrantKind::Credits => None,
+        GrantKind::VipDays => Some(Tier::Vip),
+        GrantKind::SvipDays => Some(Tier::Svip),
+    }
+}
+
+impl Payments {
+    /// Makes the payment at the gateway, then stores the order with what the client shows.
+    pub async fn create_order(
+        &self,
+        db: &impl ConnectionTrait,
+        checkout: &Checkout,
+        new: NewOrder,
+        now: DateTime<Utc>,
+    ) -> Result<Order, PaymentsError> {
+        let (product, amount_cents, grant_amount) =
+            check_product(db, checkout.user_id, &new, now).await?;
+        let (channel, pay_type) = pick_channel(db, &new).await?;
+        let gateway = self.gateway(&channel)?;
+        let out_trade_no = new_out_trade_no(now);
+        let expires_at = now + self.order_ttl;
+        let request = PayRequest {
+            out_trade_no: out_trade_no.clone(),
+            subject: product.title.clone(),
+            amount_cents,
+            currency: product.currency.clone(),
+            pay_type: pay_type.clone(),
+            notify_url: format!(
+                "{}/api/v1/payments/{}/notify",
+                checkout.public_base.trim_end_matches('/'),
+                channel.id
+            ),
+            return_url: None,
+            client_ip: checkout.client_ip.clone(),
+            expires_at,
+        };
+        let action = gateway.create(&request).await?;
+        let row = payment_order::ActiveModel {
+            id: NotSet,
+            out_trade_no: Set(out_trade_no),
+            user_id: Set(checkout.user_id),
+            product_id: Set(product.id),
+            channel_id: Set(channel.id),
+            pay_type: Set(pay_type),
+            quantity: Set(new.quantity.unwrap_or(1)),
+            amount_cents: Set(amount_cents),
+            currency: Set(product.currency.clone()),
+            product_snapshot: Set(serde_json::json!(crate::products::Product::from(
+                product.clone()
+            ))),
+            grant_kind: Set(product.grant_kind),
+            grant_amount: Set(grant_amount),
+            status: Set(OrderStatus::Pending),
+            trade_no: Set(None),
+            gateway_ref: Set(action.gateway_ref),
+            qr_code: Set(action.qr_code),
+            pay_url: Set(action.pay_url),
+            expires_at: Set(expires_at),
+            paid_at: Set(None),
+            closed_at_gateway: Set(false),
+            refunded_cents: Set(0),
+            credits_taken_back: Set(0),
+            credits_unrecovered: Set(0),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(db)
+        .await?;
+        Ok(row.into())
+    }
+}
+
+/// One of the user's orders; anyone else's is not found.
+pub async fn get_own(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    id: i64,
+) -> Result<Order, PaymentsError> {
+    payment_order::Entity::find_by_id(id)
+        .filter(payment_order::Column::UserId.eq(user_id))
+        .one(db)
+        .await?
+        .map(Order::from)
+        .ok_or(PaymentsError::OrderNotFound)
+}
+
+/// The user's orders, newest first.
+pub async fn list_own(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    page: PageRequest,
+) -> Result<Page<Order>, PaymentsError> {
+    let query = payment_order::Entity::find()
+        .filter(payment_order::Column::UserId.eq(user_id))
+        .order_by_desc(payment_order::Column::Id);
+    Ok(fetch_page(db, query, page).await?.map(Order::from))
+}
+
+fn filtered(filter: &OrderFilter) -> sea_orm::Select<payment_order::Entity> {
+    let mut query = payment_order::Entity::find();
+    if let Some(user_id) = filter.user_id {
+        query = query.filter(payment_order::Column::UserId.eq(user_id));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(payment_order::Column::Status.eq(status));
+    }
+    if let Some(channel_id) = filter.channel_id {
+        query = query.filter(payment_order::Column::ChannelId.eq(channel_id));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(payment_order::Column::CreatedAt.gte(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(payment_order::Column::CreatedAt.lt(to));
+    }
+    query.order_by_desc(payment_order::Column::Id)
+}
+
+/// Every order matching `filter`, newest first, for admins.
+pub async fn list_all(
+    db: &impl ConnectionTrait,
+    filter: &OrderFilter,
+    page: PageRequest,
+) -> Result<Page<AdminOrder>, PaymentsError> {
+    Ok(fetch_page(db, filtered(filter), page)
+        .await?
+        .map(|row| AdminOrder::from_row(row, None)))
+}
+
+/// One order with its gateway events, for admins.
+pub async fn get_any(db: &impl ConnectionTrait, id: i64) -> Result<AdminOrder, PaymentsError> {
+    let row = payment_order::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(PaymentsError::OrderNotFound)?;
+    let events = payment_event::Entity::find()
+        .filter(payment_event::Column::OrderId.eq(id))
+        .order_by_asc(payment_event::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(PaymentEvent::from)
+        .collect();
+    Ok(AdminOrder::from_row(row, Some(events)))
+}
