@@ -20,6 +20,7 @@ mod messages;
 mod metering;
 mod openai_sdk;
 mod openapi;
+mod payment_admin;
 mod payments;
 mod redemptions;
 mod reports;

@@ -86,7 +86,7 @@ async fn order_status(app: &TestApp, user: &Session, order: &Value) -> String {
     view["status"].as_str().unwrap().to_owned()
 }
 
-fn no(order: &Value) -> &str {
+pub(crate) fn no(order: &Value) -> &str {
     order["out_trade_no"].as_str().unwrap()
 }
 

@@ -225,6 +225,36 @@ pub async fn grant_days(
     Ok(())
 }
 
+/// Takes back up to `days` of the account's paid tier time (a refund of tier days), never
+/// ending it before `now`; returns the days taken. A permanent tier has no time to take.
+pub async fn take_days(
+    txn: &impl ConnectionTrait,
+    user_id: i64,
+    days: i64,
+    now: DateTime<Utc>,
+) -> Result<i64, CreditsError> {
+    let Some(account) = credit_account::Entity::find_by_id(user_id).one(txn).await? else {
+        return Ok(0);
+    };
+    let Some(expiry) = account.tier_expires_at.filter(|expiry| *expiry > now) else {
+        return Ok(0);
+    };
+    let taken = Ord::min(days, (expiry - now).num_days());
+    if taken <= 0 {
+        return Ok(0);
+    }
+    credit_account::Entity::update_many()
+        .col_expr(
+            credit_account::Column::TierExpiresAt,
+            Expr::value(expiry - Duration::days(taken)),
+        )
+        .col_expr(credit_account::Column::UpdatedAt, Expr::value(now))
+        .filter(credit_account::Column::UserId.eq(user_id))
+        .exec(txn)
+        .await?;
+    Ok(taken)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

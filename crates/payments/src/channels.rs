@@ -112,7 +112,7 @@ fn check_pay_types(types: Vec<String>) -> Result<Value, PaymentsError> {
 
 /// The gateway's own check of the settings and secrets, as a 400 naming the bad field.
 fn check_config(kind: ChannelKind, settings: &Value, secrets: &Value) -> Result<(), PaymentsError> {
-    gateways::validate(crate::kind_of(kind), settings, secrets)
+    gateways::validate(kind, settings, secrets)
         .map_err(|error| PaymentsError::Invalid("settings", error.to_string()))
 }
 

@@ -11,11 +11,15 @@ pub mod money;
 mod notify;
 pub mod orders;
 pub mod products;
+mod reconcile;
+pub mod refunds;
+
+pub use reconcile::Reconciled;
 
 use std::time::Duration;
 
 use confab_core::SecretBox;
-use confab_store::entity::payment_channel::{self, ChannelKind};
+use confab_store::entity::payment_channel;
 use serde::{Deserialize, Deserializer};
 
 pub use error::PaymentsError;
@@ -65,22 +69,12 @@ impl Payments {
     ) -> Result<Box<dyn gateways::Gateway>, PaymentsError> {
         let secrets = channels::open_secrets(&self.secret_box, channel)?;
         Ok(gateways::build(
-            kind_of(channel.kind),
+            channel.kind,
             &channel.settings,
             &secrets,
             self.http.clone(),
             self.gateway_timeout,
         )?)
-    }
-}
-
-/// The gateway module's name for a stored channel kind.
-pub(crate) fn kind_of(kind: ChannelKind) -> gateways::ChannelKind {
-    match kind {
-        ChannelKind::AlipayF2f => gateways::ChannelKind::AlipayF2f,
-        ChannelKind::Epay => gateways::ChannelKind::Epay,
-        ChannelKind::WechatNative => gateways::ChannelKind::WechatNative,
-        ChannelKind::Stripe => gateways::ChannelKind::Stripe,
     }
 }
 

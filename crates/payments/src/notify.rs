@@ -96,15 +96,12 @@ impl Payments {
         let order = payment_order::Entity::find()
             .filter(payment_order::Column::OutTradeNo.eq(event.out_trade_no.as_str()))
             .one(db)
-            .await?;
-        let Some(order) = order.filter(|order| order.channel_id == channel_id) else {
-            recorded.reason = "no order of this channel has this number".into();
-            record(db, recorded, now).await;
-            return Ok(false);
-        };
-        recorded.order_id = Some(order.id);
+            .await?
+            .filter(|order| order.channel_id == channel_id);
+        recorded.order_id = order.as_ref().map(|order| order.id);
         if !event.paid {
-            // Not a payment (yet): acknowledged so the gateway stops repeating it.
+            // Not a payment (an unpaid status, or a webhook about something else): acknowledged
+            // so the gateway stops repeating it; nothing changes.
             recorded.outcome = EventOutcome::Unpaid;
             recorded.reason = format!(
                 "the gateway says {}",
@@ -113,6 +110,11 @@ impl Payments {
             record(db, recorded, now).await;
             return Ok(true);
         }
+        let Some(order) = order else {
+            recorded.reason = "no order of this channel has this number".into();
+            record(db, recorded, now).await;
+            return Ok(false);
+        };
         let trade = PaidTrade {
             trade_no: event.trade_no.clone(),
             amount_cents: event.amount_cents,

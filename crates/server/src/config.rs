@@ -28,6 +28,8 @@ pub struct Settings {
 pub struct PaymentSettings {
     pub order_ttl_secs: u64,
     pub gateway_timeout_secs: u64,
+    pub reconcile_secs: u64,
+    pub notify_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,9 +224,10 @@ impl Settings {
         if !(public_url.is_empty() || absolute) {
             return invalid("server.public_url must be empty or start with http:// or https://");
         }
-        if self.payments.order_ttl_secs < 60 || self.payments.gateway_timeout_secs == 0 {
+        let p = &self.payments;
+        if p.order_ttl_secs == 0 || p.gateway_timeout_secs == 0 || p.reconcile_secs == 0 {
             return invalid(
-                "payments.order_ttl_secs must be at least 60 and payments.gateway_timeout_secs at least 1",
+                "payments.order_ttl_secs, gateway_timeout_secs and reconcile_secs must be at least 1",
             );
         }
         if self.credits.hold_ttl_secs == 0 || self.credits.sweep_secs == 0 {

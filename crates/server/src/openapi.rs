@@ -108,6 +108,9 @@ use crate::routes;
         routes::admin_payments::delete_channel,
         routes::admin_payments::list_orders,
         routes::admin_payments::get_order,
+        routes::admin_payments::export_orders,
+        routes::admin_payments::refund_order,
+        routes::admin_payments::sync_order,
     ),
     modifiers(&SecuritySchemes),
     tags(

@@ -110,6 +110,7 @@ impl Application {
                 order_ttl: Duration::from_secs(settings.payments.order_ttl_secs),
             },
         )?);
+        spawn_reconciler(payments.clone(), db.clone(), &settings);
         // Off the async workers: building the token encoding is ~100 ms of CPU.
         drop(tokio::task::spawn_blocking(confab_chats::tokens::warm_up));
         spawn_crash_sweeper(
@@ -302,6 +303,32 @@ fn spawn_crash_sweeper(relay: Arc<Relay>, ttl: Duration, every: Duration) {
 }
 
 /// Re-reads keys and catalog now and then, so changes made through other instances arrive.
+/// The periodic ask-the-gateway pass over pending orders whose notify is late.
+fn spawn_reconciler(payments: Arc<Payments>, db: Db, settings: &Settings) {
+    let every = Duration::from_secs(settings.payments.reconcile_secs);
+    let grace = chrono::Duration::seconds(
+        i64::try_from(settings.payments.notify_grace_secs).unwrap_or(i64::MAX / 1000),
+    );
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match payments.reconcile(&db, grace, chrono::Utc::now()).await {
+                Ok(done) if done.fulfilled + done.expired + done.failed > 0 => tracing::info!(
+                    checked = done.checked,
+                    fulfilled = done.fulfilled,
+                    expired = done.expired,
+                    failed = done.failed,
+                    "reconciled pending orders"
+                ),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %error, "reconciling pending orders failed"),
+            }
+        }
+    });
+}
+
 fn spawn_reloads(relay: Arc<Relay>, every: Duration) {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);

@@ -259,45 +259,8 @@ impl GatewayError {
     }
 }
 
-/// The kinds of payment channel Confab can take money through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ChannelKind {
-    /// Alipay face-to-face payment (当面付): a QR code from alipay.trade.precreate.
-    AlipayF2f,
-    /// An Epay (易支付) compatible aggregator: mapi.php with MD5 signatures.
-    Epay,
-    /// WeChat Pay Native (API v3): a code_url to render as a QR code.
-    WechatNative,
-    /// Stripe Checkout: a hosted payment page.
-    Stripe,
-}
-
-impl ChannelKind {
-    /// Every kind, in a stable order.
-    pub const ALL: [ChannelKind; 4] = [
-        ChannelKind::AlipayF2f,
-        ChannelKind::Epay,
-        ChannelKind::WechatNative,
-        ChannelKind::Stripe,
-    ];
-
-    /// The serde name: "alipay_f2f", "epay", "wechat_native", "stripe".
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelKind::AlipayF2f => "alipay_f2f",
-            ChannelKind::Epay => "epay",
-            ChannelKind::WechatNative => "wechat_native",
-            ChannelKind::Stripe => "stripe",
-        }
-    }
-}
-
-impl std::fmt::Display for ChannelKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The kinds of payment channel, as stored with each channel.
+pub use confab_store::entity::payment_channel::ChannelKind;
 
 /// Builds the gateway of a channel from its settings and secrets. Every HTTP call it makes uses
 /// `http` and gives up after `timeout` (send and body together).
@@ -402,9 +365,14 @@ mod tests {
 
     #[test]
     fn channel_kind_serde_names() {
-        for kind in ChannelKind::ALL {
+        for (kind, name) in [
+            (ChannelKind::AlipayF2f, "alipay_f2f"),
+            (ChannelKind::Epay, "epay"),
+            (ChannelKind::WechatNative, "wechat_native"),
+            (ChannelKind::Stripe, "stripe"),
+        ] {
             let text = serde_json::to_value(kind).unwrap();
-            assert_eq!(text, json!(kind.as_str()));
+            assert_eq!(text, json!(name));
             assert_eq!(serde_json::from_value::<ChannelKind>(text).unwrap(), kind);
         }
         assert!(serde_json::from_value::<ChannelKind>(json!("alipay")).is_err());

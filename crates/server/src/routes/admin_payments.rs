@@ -6,6 +6,7 @@ use confab_core::PageRequest;
 use confab_payments::channels::{self, Channel, ChannelPatch, NewChannel};
 use confab_payments::orders::{self, AdminOrder, OrderFilter};
 use confab_payments::products::{self, NewProduct, Product, ProductPatch};
+use confab_payments::refunds::{NewRefund, RefundAsk, Refunded};
 use confab_store::entity::payment_order::OrderStatus;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -252,5 +253,80 @@ pub async fn get_order(
 ) -> Result<web::Json<AdminOrder>, ApiError> {
     Ok(web::Json(
         orders::get_any(&state.db, id.into_inner()).await?,
+    ))
+}
+
+/// The orders matching the filters as CSV (at most 100,000, newest first).
+#[utoipa::path(get, path = "/api/v1/admin/orders/export", tag = "admin", operation_id = "adminExportOrders",
+    security(("bearer" = [])), params(AdminOrdersQuery), responses(
+        (status = 200, description = "`text/csv`: one line per order", content_type = "text/csv", body = String),
+        (status = 403, description = "`forbidden`", body = ErrorBody)))]
+pub async fn export_orders(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    query: Query<AdminOrdersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = OrderFilter {
+        user_id: query.user_id,
+        status: query.status,
+        channel_id: query.channel_id,
+        from: query.from,
+        to: query.to,
+    };
+    let csv = orders::export_csv(&state.db, &filter).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"orders-{}.csv\"",
+                Utc::now().format("%Y%m%d%H%M%S")
+            ),
+        ))
+        .body(csv))
+}
+
+/// Refund part or all of a paid order at its gateway; then the credits (or tier days) the
+/// refunded part granted are taken back as far as the balance allows.
+#[utoipa::path(post, path = "/api/v1/admin/orders/{id}/refund", tag = "admin", operation_id = "adminRefundOrder",
+    security(("bearer" = [])), params(("id" = i64, Path,)), request_body = NewRefund, responses(
+        (status = 200, description = "Refunded", body = Refunded),
+        (status = 400, description = "`invalid_request` (see `param`)", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`order_not_refundable`, `refund_exceeds_paid`", body = ErrorBody),
+        (status = 502, description = "`payment_gateway_error`: the gateway did not refund; nothing changed", body = ErrorBody)))]
+pub async fn refund_order(
+    state: web::Data<AppState>,
+    Admin(principal): Admin,
+    id: web::Path<i64>,
+    body: Json<NewRefund>,
+) -> Result<web::Json<Refunded>, ApiError> {
+    let ask = RefundAsk {
+        order_id: id.into_inner(),
+        actor_id: principal.user.id,
+        refund: body.into_inner(),
+    };
+    Ok(web::Json(
+        state.payments.refund(&state.db, ask, Utc::now()).await?,
+    ))
+}
+
+/// Ask the gateway about this order now: a paid one is fulfilled (once), an unpaid one past its
+/// expiry is closed and expired.
+#[utoipa::path(post, path = "/api/v1/admin/orders/{id}/sync", tag = "admin", operation_id = "adminSyncOrder",
+    security(("bearer" = [])), params(("id" = i64, Path,)), responses(
+        (status = 200, description = "The order after the gateway's answer", body = AdminOrder),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 502, description = "`payment_gateway_error`", body = ErrorBody)))]
+pub async fn sync_order(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+) -> Result<web::Json<AdminOrder>, ApiError> {
+    Ok(web::Json(
+        state
+            .payments
+            .sync_order(&state.db, id.into_inner(), Utc::now())
+            .await?,
     ))
 }

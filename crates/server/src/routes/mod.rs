@@ -229,5 +229,8 @@ fn payment_routes(cfg: &mut web::ServiceConfig) {
                 .delete(admin_payments::delete_channel),
         )
         .service(resource("/admin/orders").get(admin_payments::list_orders))
-        .service(resource("/admin/orders/{id}").get(admin_payments::get_order));
+        .service(resource("/admin/orders/export").get(admin_payments::export_orders))
+        .service(resource("/admin/orders/{id}").get(admin_payments::get_order))
+        .service(resource("/admin/orders/{id}/refund").post(admin_payments::refund_order))
+        .service(resource("/admin/orders/{id}/sync").post(admin_payments::sync_order));
 }

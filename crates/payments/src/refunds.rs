@@ -1,0 +1,341 @@
+//! Refunds: the amount is reserved on the order first (a conditional update, so two admins can
+//! never refund more than was paid), then asked of the gateway; only when the gateway refunded
+//! are the credits (or tier days) the refunded part granted taken back, as far as the balance
+//! allows (never below zero or what is held). What could not be taken back is recorded.
+
+use chrono::{DateTime, Utc};
+use confab_credits::ledger::{self, EntryKind, NewEntry};
+use confab_credits::tiers;
+use confab_store::entity::payment_event::{EventKind, EventOutcome};
+use confab_store::entity::payment_order::{self, OrderStatus};
+use confab_store::entity::payment_refund::{self, RefundStatus};
+use confab_store::entity::{credit_account, payment_channel};
+use rand::RngCore;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, Set,
+    TransactionSession, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::events::{NewEvent, record};
+use crate::gateways::RefundRequest;
+use crate::orders::{AdminOrder, granted_tier};
+use crate::{Payments, PaymentsError};
+
+/// What an admin refunds.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRefund {
+    /// In cents; what is left to refund when absent.
+    #[schema(minimum = 1)]
+    pub amount_cents: Option<i64>,
+    /// 1 to 200 characters; passed to the gateway where it takes one.
+    pub reason: String,
+}
+
+/// A refund as admins see it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Refund {
+    pub id: i64,
+    pub order_id: i64,
+    /// Confab's refund number (the gateway's idempotency key).
+    pub refund_no: String,
+    pub amount_cents: i64,
+    pub reason: String,
+    pub status: RefundStatus,
+    pub gateway_refund_id: Option<String>,
+    /// Credits (or days) taken back from the buyer.
+    pub credits_taken_back: i64,
+    /// Credits (or days) the refunded part granted that were already spent.
+    pub credits_unrecovered: i64,
+    pub actor_id: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<payment_refund::Model> for Refund {
+    fn from(row: payment_refund::Model) -> Self {
+        Self {
+            id: row.id,
+            order_id: row.order_id,
+            refund_no: row.refund_no,
+            amount_cents: row.amount_cents,
+            reason: row.reason,
+            status: row.status,
+            gateway_refund_id: row.gateway_refund_id,
+            credits_taken_back: row.credits_taken_back,
+            credits_unrecovered: row.credits_unrecovered,
+            actor_id: row.actor_id,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// A refund and the order after it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Refunded {
+    pub refund: Refund,
+    pub order: AdminOrder,
+}
+
+fn new_refund_no(now: DateTime<Utc>) -> String {
+    let mut bytes = [0u8; 5];
+    rand::rng().fill_bytes(&mut bytes);
+    let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("rf{}{random}", now.format("%Y%m%d%H%M%S"))
+}
+
+fn check_reason(reason: &str) -> Result<String, PaymentsError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(PaymentsError::InvalidField(
+            "reason",
+            "reason must be 1 to 200 characters",
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
+/// Reserves `amount` of what is left to refund; false when less is left.
+async fn reserve(
+    db: &impl ConnectionTrait,
+    order_id: i64,
+    amount: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, PaymentsError> {
+    let reserved = payment_order::Entity::update_many()
+        .col_expr(
+            payment_order::Column::RefundedCents,
+            Expr::col(payment_order::Column::RefundedCents).add(amount),
+        )
+        .col_expr(payment_order::Column::UpdatedAt, Expr::value(now))
+        .filter(payment_order::Column::Id.eq(order_id))
+        .filter(
+            payment_order::Column::Status
+                .is_in([OrderStatus::Paid, OrderStatus::PartiallyRefunded]),
+        )
+        .filter(
+            Expr::col(payment_order::Column::RefundedCents)
+                .lte(Expr::col(payment_order::Column::AmountCents).sub(amount)),
+        )
+        .exec(db)
+        .await?;
+    Ok(reserved.rows_affected == 1)
+}
+
+async fn release(
+    db: &impl ConnectionTrait,
+    order_id: i64,
+    amount: i64,
+    now: DateTime<Utc>,
+) -> Result<(), PaymentsError> {
+    payment_order::Entity::update_many()
+        .col_expr(
+            payment_order::Column::RefundedCents,
+            Expr::col(payment_order::Column::RefundedCents).sub(amount),
+        )
+        .col_expr(payment_order::Column::UpdatedAt, Expr::value(now))
+        .filter(payment_order::Column::Id.eq(order_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Who refunds what, with which reason.
+pub struct RefundAsk {
+    pub order_id: i64,
+    pub actor_id: i64,
+    pub refund: NewRefund,
+}
+
+impl Payments {
+    /// Refunds (part of) a paid order at its gateway, then takes back what the part granted.
+    pub async fn refund<C>(
+        &self,
+        db: &C,
+        ask: RefundAsk,
+        now: DateTime<Utc>,
+    ) -> Result<Refunded, PaymentsError>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let reason = check_reason(&ask.refund.reason)?;
+        let order = payment_order::Entity::find_by_id(ask.order_id)
+            .one(db)
+            .await?
+            .ok_or(PaymentsError::OrderNotFound)?;
+        if !matches!(
+            order.status,
+            OrderStatus::Paid | OrderStatus::PartiallyRefunded
+        ) {
+            return Err(PaymentsError::NotRefundable(
+                "only a paid order can be refunded",
+            ));
+        }
+        let left = order.amount_cents - order.refunded_cents;
+        let amount = ask.refund.amount_cents.unwrap_or(left);
+        if amount < 1 {
+            return Err(PaymentsError::InvalidField(
+                "amount_cents",
+                "amount_cents must be at least 1",
+            ));
+        }
+        if !reserve(db, order.id, amount, now).await? {
+            return Err(PaymentsError::RefundExceedsPaid(Ord::max(left, 0)));
+        }
+        let row = payment_refund::ActiveModel {
+            id: NotSet,
+            order_id: Set(order.id),
+            refund_no: Set(new_refund_no(now)),
+            amount_cents: Set(amount),
+            reason: Set(reason),
+            status: Set(RefundStatus::Pending),
+            gateway_refund_id: Set(None),
+            credits_taken_back: Set(0),
+            credits_unrecovered: Set(0),
+            actor_id: Set(ask.actor_id),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(db)
+        .await?;
+        let done = self.ask_gateway(db, &order, &row, now).await;
+        let gateway_refund_id = match done {
+            Ok(id) => id,
+            Err(error) => {
+                release(db, order.id, amount, now).await?;
+                let mut failed: payment_refund::ActiveModel = row.into();
+                failed.status = Set(RefundStatus::Failed);
+                failed.updated_at = Set(now);
+                failed.update(db).await?;
+                return Err(error);
+            }
+        };
+        let refund = take_back(db, order.id, row, gateway_refund_id, now).await?;
+        Ok(Refunded {
+            refund,
+            order: crate::orders::get_any(db, order.id).await?,
+        })
+    }
+
+    async fn ask_gateway(
+        &self,
+        db: &impl ConnectionTrait,
+        order: &payment_order::Model,
+        refund: &payment_refund::Model,
+        now: DateTime<Utc>,
+    ) -> Result<String, PaymentsError> {
+        let channel = payment_channel::Entity::find_by_id(order.channel_id)
+            .one(db)
+            .await?
+            .ok_or(PaymentsError::ChannelNotFound)?;
+        let gateway = self.gateway(&channel)?;
+        let request = RefundRequest {
+            out_trade_no: order.out_trade_no.clone(),
+            trade_no: order.trade_no.clone(),
+            refund_no: refund.refund_no.clone(),
+            amount_cents: refund.amount_cents,
+            total_cents: order.amount_cents,
+            currency: order.currency.clone(),
+            reason: refund.reason.clone(),
+            gateway_ref: order.gateway_ref.clone(),
+        };
+        let mut event = NewEvent::new(
+            channel.id,
+            EventKind::Refund,
+            EventOutcome::Accepted,
+            "refunded",
+        );
+        event.order_id = Some(order.id);
+        event.amount_cents = Some(refund.amount_cents);
+        let answer = gateway.refund(&request).await;
+        if let Err(error) = &answer {
+            event.outcome = EventOutcome::Failed;
+            event.reason = format!("refund failed: {error}");
+        }
+        record(db, event, now).await;
+        Ok(answer?.gateway_refund_id)
+    }
+}
+
+/// In one transaction: what the refunded part granted is taken back as far as the balance
+/// allows, the refund succeeds, the order says what was refunded.
+async fn take_back<C>(
+    db: &C,
+    order_id: i64,
+    refund: payment_refund::Model,
+    gateway_refund_id: String,
+    now: DateTime<Utc>,
+) -> Result<Refund, PaymentsError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db.begin().await?;
+    let order = payment_order::Entity::find_by_id(order_id)
+        .one(&txn)
+        .await?
+        .ok_or(PaymentsError::OrderNotFound)?;
+    // What everything refunded so far granted, less what earlier refunds already dealt with;
+    // the last refund takes the remainder, so a full refund takes back the whole grant.
+    let due_in_all = i64::try_from(
+        i128::from(order.grant_amount) * i128::from(order.refunded_cents)
+            / i128::from(order.amount_cents),
+    )
+    .unwrap_or(order.grant_amount);
+    let due = Ord::max(
+        due_in_all - order.credits_taken_back - order.credits_unrecovered,
+        0,
+    );
+    let taken = match granted_tier(order.grant_kind) {
+        None => take_credits(&txn, &order, &refund, due, now).await?,
+        Some(_) => tiers::take_days(&txn, order.user_id, due, now).await?,
+    };
+    let fully = order.refunded_cents >= order.amount_cents;
+    let mut changed: payment_order::ActiveModel = order.clone().into();
+    changed.status = Set(if fully {
+        OrderStatus::Refunded
+    } else {
+        OrderStatus::PartiallyRefunded
+    });
+    changed.credits_taken_back = Set(order.credits_taken_back + taken);
+    changed.credits_unrecovered = Set(order.credits_unrecovered + (due - taken));
+    changed.updated_at = Set(now);
+    changed.update(&txn).await?;
+    let mut done: payment_refund::ActiveModel = refund.into();
+    done.status = Set(RefundStatus::Succeeded);
+    done.gateway_refund_id = Set(Some(gateway_refund_id));
+    done.credits_taken_back = Set(taken);
+    done.credits_unrecovered = Set(due - taken);
+    done.updated_at = Set(now);
+    let done = done.update(&txn).await?;
+    txn.commit().await?;
+    Ok(done.into())
+}
+
+/// A `refund` ledger entry for what is available of `due` (balance less what is held).
+async fn take_credits(
+    txn: &impl ConnectionTrait,
+    order: &payment_order::Model,
+    refund: &payment_refund::Model,
+    due: i64,
+    now: DateTime<Utc>,
+) -> Result<i64, PaymentsError> {
+    let available = credit_account::Entity::find_by_id(order.user_id)
+        .one(txn)
+        .await?
+        .map_or(0, |account| Ord::max(account.balance - account.held, 0));
+    let taken = Ord::min(due, available);
+    if taken > 0 {
+        let entry = NewEntry {
+            user_id: order.user_id,
+            kind: EntryKind::Refund,
+            amount: -taken,
+            reason: format!("refund of order {}", order.out_trade_no),
+            reference: Some(format!("payment_refund:{}", refund.id)),
+            idempotency_key: format!("payment_refund:{}", refund.id),
+            actor_id: Some(refund.actor_id),
+        };
+        ledger::apply_in(txn, &entry, now).await?;
+    }
+    Ok(taken)
+}
