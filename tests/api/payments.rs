@@ -915,3 +915,122 @@ async fn tier_days_are_bought_like_credits() {
     let days = (expires - chrono::Utc::now()).num_hours();
     assert!((59 * 24..=60 * 24).contains(&days), "{credits}");
 }
+
+/// The secret strings in a channel's secrets: PEM bodies line by line, other values whole.
+fn secret_strings(secrets: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    for value in secrets.as_object().unwrap().values() {
+        let text = value.as_str().unwrap();
+        if text.contains("-----BEGIN") {
+            found.extend(
+                text.lines()
+                    .filter(|line| !line.starts_with("-----") && line.len() > 20)
+                    .map(str::to_owned),
+            );
+        } else if !text.is_empty() {
+            found.push(text.to_owned());
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn secrets_never_appear_in_an_answer_or_a_log_line() {
+    crate::helpers::captured_logs();
+    let app = payments_app().await;
+    let admin = app.setup_admin().await;
+    let user = app.user("watched").await;
+    let cny = create_product(
+        &app,
+        &admin,
+        json!({"title": "p", "price_cents": 100, "grant_kind": "credits", "grant_amount": 10}),
+    )
+    .await;
+    let usd = create_product(
+        &app,
+        &admin,
+        json!({"title": "p$", "price_cents": 100, "grant_kind": "credits", "grant_amount": 10, "currency": "USD"}),
+    )
+    .await;
+    let alipay = FakeAlipay::start().await;
+    let epay = FakeEpay::start().await;
+    let wechat = FakeWechat::start().await;
+    let stripe = FakeStripe::start().await;
+    let fakes: Vec<(
+        &str,
+        &str,
+        (Value, Value),
+        &confab_tests::fake_gateways::FakeGateway,
+    )> = vec![
+        ("alipay_f2f", "alipay", alipay.channel_config(), &alipay),
+        ("epay", "qqpay", epay.channel_config(), &epay),
+        ("wechat_native", "wxpay", wechat.channel_config(), &wechat),
+        ("stripe", "card", stripe.channel_config(), &stripe),
+    ];
+    let mut secrets = Vec::new();
+    let mut answers = Vec::new();
+    for (kind, pay_type, config, fake) in &fakes {
+        secrets.extend(secret_strings(&config.1));
+        let channel = create_channel(&app, &admin, kind, &[pay_type], config.clone()).await;
+        answers.push(channel.to_string());
+        let product = if *kind == "stripe" { &usd } else { &cny };
+        let made = order(
+            &app,
+            &user,
+            json!({"product_id": product["id"], "channel_id": channel["id"]}),
+        )
+        .await;
+        answers.push(made.to_string());
+        // A refused notify, a failing gateway on create, sync and refund: every path that logs.
+        let bad = FakeNotify {
+            method: "POST".into(),
+            content_type: Some("application/x-www-form-urlencoded".into()),
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            query: String::new(),
+            body: b"sign=x&out_trade_no=y".to_vec(),
+        };
+        send(&app, &channel, &bad).await;
+        fake.set_behavior(GatewayBehavior::Fail(500));
+        let failed = app
+            .post(
+                "/api/v1/orders",
+                json!({"product_id": product["id"], "channel_id": channel["id"]}),
+                Some(&user.access),
+            )
+            .await;
+        answers.push(failed.text().await.unwrap());
+        let synced = app
+            .post(
+                &format!("/api/v1/admin/orders/{}/sync", made["id"]),
+                json!({}),
+                Some(&admin.access),
+            )
+            .await;
+        answers.push(synced.text().await.unwrap());
+        fake.set_behavior(GatewayBehavior::Normal);
+        let listed = app
+            .get("/api/v1/admin/payment-channels", Some(&admin.access))
+            .await;
+        answers.push(listed.text().await.unwrap());
+    }
+    // Give the last log lines a moment to be written.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let logs = crate::helpers::captured_logs();
+    assert!(
+        logs.contains("payment notify refused"),
+        "the log capture works"
+    );
+    assert!(secrets.len() >= 8, "{secrets:?}");
+    for secret in &secrets {
+        assert!(!logs.contains(secret.as_str()), "a secret is in the log");
+        for answer in &answers {
+            assert!(
+                !answer.contains(secret.as_str()),
+                "a secret is in an answer: {answer}"
+            );
+        }
+    }
+}
