@@ -2,7 +2,8 @@
 //! `bench/soak.sh` (longer, release build): clients loop over chat messages (streamed and not,
 //! in their own chats and in one chat they share), `/v1` completions (streamed and not, with a
 //! JWT and with an `sk-` key), image generations, card-code redemptions, check-ins, key
-//! creation and rotation, admin credit adjustments, logins and refreshes, while a prober calls
+//! creation and rotation, admin credit adjustments, logins and refreshes, purchases paid through
+//! a fake Epay (each order's notify sent twice at once), while a prober calls
 //! `/healthz`. Every answer must be the one its route gives on success (or a documented refusal
 //! such as a second check-in), so a soak that only collected errors cannot pass; each user's
 //! expected balance is tracked from what the clients saw, for [`World::verify`].
@@ -21,6 +22,8 @@ pub const CHAT_PRICE: i64 = 10;
 pub const IMAGE_PRICE: i64 = 40;
 const CODE_CREDITS: i64 = 5;
 const CHECK_IN_REWARD: i64 = 3;
+/// What one soak purchase grants.
+const PURCHASE_CREDITS: i64 = 25;
 const PASSWORD: &str = "soak-passphrase-1";
 /// A request that has not answered by then "never answers".
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,6 +57,9 @@ pub struct World {
     admin: String,
     pub members: Vec<Member>,
     codes: Mutex<Vec<String>>,
+    /// The payment gateway purchases go through, and the channel and product set up on it.
+    epay: crate::fake_gateways::FakeEpay,
+    shop: (i64, i64),
 }
 
 /// Latencies of one route, in microseconds.
@@ -118,7 +124,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// The operations a client cycles through (each a route that writes).
-const OPERATIONS: [&str; 16] = [
+const OPERATIONS: [&str; 17] = [
+    "purchase",
     "chat_own",
     "chat_own_stream",
     "chat_shared",
@@ -156,9 +163,12 @@ impl World {
             admin: String::new(),
             members: Vec::new(),
             codes: Mutex::new(Vec::new()),
+            epay: crate::fake_gateways::FakeEpay::start().await,
+            shop: (0, 0),
         };
         world.admin = world.setup_admin().await;
         world.configure(upstream).await;
+        world.shop = world.open_shop().await;
         for n in 0..plan.users {
             let member = world.member(&format!("soak{n}")).await;
             world.members.push(member);
@@ -223,6 +233,32 @@ impl World {
         let settings = json!({"check_in_reward": CHECK_IN_REWARD, "registration_reward": 0});
         self.must("PUT", "/api/v1/admin/settings", admin, settings, 200)
             .await;
+    }
+
+    /// An Epay channel on the fake and a product granting [`PURCHASE_CREDITS`].
+    async fn open_shop(&self) -> (i64, i64) {
+        let admin = Some(self.admin.as_str());
+        let (settings, secrets) = self.epay.channel_config();
+        let channel = json!({"kind": "epay", "name": "soak", "pay_types": ["alipay"],
+            "settings": settings, "secrets": secrets});
+        let channel = self
+            .must(
+                "POST",
+                "/api/v1/admin/payment-channels",
+                admin,
+                channel,
+                201,
+            )
+            .await;
+        let product = json!({"title": "soak credits", "price_cents": 100,
+            "grant_kind": "credits", "grant_amount": PURCHASE_CREDITS});
+        let product = self
+            .must("POST", "/api/v1/admin/products", admin, product, 201)
+            .await;
+        (
+            channel["id"].as_i64().expect("channel id"),
+            product["id"].as_i64().expect("product id"),
+        )
     }
 
     async fn member(&self, username: &str) -> Member {
@@ -462,6 +498,7 @@ impl World {
             "key_create_rotate" => self.key_create_rotate(member).await?,
             "admin_adjust" => self.admin_adjust(member).await?,
             "login_refresh" => self.login_refresh(member).await?,
+            "purchase" => self.purchase(member).await?,
             other => return Err(format!("unknown operation {other}")),
         };
         member.expected.fetch_add(charged, Ordering::Relaxed);
@@ -506,6 +543,31 @@ impl World {
             return Err(format!("completion not complete: {excerpt}"));
         }
         Ok(-CHAT_PRICE)
+    }
+
+    /// An order paid at the fake gateway, its notify delivered twice at once: both must get
+    /// `success`, and it grants once.
+    async fn purchase(&self, member: &Member) -> Result<i64, Failure> {
+        let body = json!({"product_id": self.shop.1, "channel_id": self.shop.0});
+        let answer = self
+            .call("POST", "/api/v1/orders", &member.access, Some(body))
+            .await?;
+        answer.expect(201)?;
+        let no = answer.json()["out_trade_no"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let notify = self.epay.pay(&no);
+        let url = self.url(&format!("/api/v1/payments/{}/notify", self.shop.0));
+        let (a, b) = tokio::join!(notify.send(&self.http, &url), notify.send(&self.http, &url));
+        for reply in [a, b] {
+            let status = reply.status();
+            let text = reply.text().await.unwrap_or_default();
+            if status != StatusCode::OK || text != "success" {
+                return Err(format!("notify answered {status}: {text}"));
+            }
+        }
+        Ok(PURCHASE_CREDITS)
     }
 
     async fn image(&self, member: &Member) -> Result<i64, Failure> {
