@@ -1034,3 +1034,81 @@ async fn secrets_never_appear_in_an_answer_or_a_log_line() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_buyer_closes_an_order_and_lower_tier_days_wait_for_a_higher_tier() {
+    let app = payments_app().await;
+    let admin = app.setup_admin().await;
+    let user = app.user("closer").await;
+    let other = app.user("stranger").await;
+    let wechat = FakeWechat::start().await;
+    let channel = create_channel(
+        &app,
+        &admin,
+        "wechat_native",
+        &["wxpay"],
+        wechat.channel_config(),
+    )
+    .await;
+    let svip = create_product(
+        &app,
+        &admin,
+        json!({"title": "SVIP", "price_cents": 1990, "grant_kind": "svip_days", "grant_amount": 30}),
+    )
+    .await;
+    let vip = create_product(
+        &app,
+        &admin,
+        json!({"title": "VIP", "price_cents": 990, "grant_kind": "vip_days", "grant_amount": 30}),
+    )
+    .await;
+    let made = order(
+        &app,
+        &user,
+        json!({"product_id": vip["id"], "pay_type": "wxpay"}),
+    )
+    .await;
+    let close = format!("/api/v1/orders/{}/close", made["id"]);
+    expect_error(
+        app.post(&close, json!({}), Some(&other.access)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let closed = expect_status(
+        app.post(&close, json!({}), Some(&user.access)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(
+        wechat.order(no(&made)).unwrap().state,
+        confab_tests::fake_gateways::FakeOrderState::Closed
+    );
+    expect_error(
+        app.post(&close, json!({}), Some(&user.access)).await,
+        StatusCode::CONFLICT,
+        "order_not_pending",
+    )
+    .await;
+
+    let paid = order(
+        &app,
+        &user,
+        json!({"product_id": svip["id"], "pay_type": "wxpay"}),
+    )
+    .await;
+    send(&app, &channel, &wechat.pay(no(&paid))).await;
+    let error = expect_error(
+        app.post(
+            "/api/v1/orders",
+            json!({"product_id": vip["id"], "pay_type": "wxpay"}),
+            Some(&user.access),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    assert_eq!(error["error"]["param"], "product_id");
+}

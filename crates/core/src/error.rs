@@ -59,6 +59,7 @@ pub enum Code {
     ChannelUnavailable,
     PurchaseLimitReached,
     OrderNotRefundable,
+    OrderNotPending,
     RefundExceedsPaid,
     // 413, 415
     PayloadTooLarge,
@@ -85,6 +86,7 @@ impl Code {
             Code::ChannelUnavailable => "channel_unavailable",
             Code::PurchaseLimitReached => "purchase_limit_reached",
             Code::OrderNotRefundable => "order_not_refundable",
+            Code::OrderNotPending => "order_not_pending",
             Code::RefundExceedsPaid => "refund_exceeds_paid",
             Code::PaymentGatewayError => "payment_gateway_error",
             Code::InvalidJson => "invalid_json",
@@ -195,6 +197,7 @@ impl Code {
             | Code::ChannelUnavailable
             | Code::PurchaseLimitReached
             | Code::OrderNotRefundable
+            | Code::OrderNotPending
             | Code::RefundExceedsPaid => 409,
             Code::PayloadTooLarge => 413,
             Code::UnsupportedMediaType | Code::UnsupportedFileType => 415,

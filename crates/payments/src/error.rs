@@ -26,6 +26,8 @@ pub enum PaymentsError {
     HigherTierActive(&'static str),
     #[error("{0}")]
     NotRefundable(&'static str),
+    #[error("only a pending order can be closed")]
+    NotPending,
     #[error("at most {0} cents of this order can still be refunded")]
     RefundExceedsPaid(i64),
     /// The gateway was down, timed out, or refused the call; nothing was left half made.
@@ -57,6 +59,7 @@ impl ErrorCode for PaymentsError {
             PaymentsError::PurchaseLimitReached(_) => Code::PurchaseLimitReached,
             PaymentsError::HigherTierActive(_) => Code::Conflict,
             PaymentsError::NotRefundable(_) => Code::OrderNotRefundable,
+            PaymentsError::NotPending => Code::OrderNotPending,
             PaymentsError::RefundExceedsPaid(_) => Code::RefundExceedsPaid,
             PaymentsError::Gateway(_) => Code::PaymentGatewayError,
             PaymentsError::Credits(error) => error.code(),

@@ -227,3 +227,48 @@ async fn mark(
         .await?;
     Ok(())
 }
+
+impl Payments {
+    /// The buyer gives up on a pending order: it is closed at the gateway (so it can no longer
+    /// be paid there) and marked closed. A payment that still arrives is honoured.
+    pub async fn close_order<C>(
+        &self,
+        db: &C,
+        user_id: i64,
+        order_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<crate::orders::Order, PaymentsError>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let order = payment_order::Entity::find_by_id(order_id)
+            .filter(payment_order::Column::UserId.eq(user_id))
+            .one(db)
+            .await?
+            .ok_or(PaymentsError::OrderNotFound)?;
+        if order.status != OrderStatus::Pending {
+            return Err(PaymentsError::NotPending);
+        }
+        let channel = payment_channel::Entity::find_by_id(order.channel_id)
+            .one(db)
+            .await?
+            .ok_or(PaymentsError::ChannelNotFound)?;
+        let gateway = self.gateway(&channel)?;
+        let closed = gateway.close(&order_ref(&order)).await;
+        let mut event = NewEvent::new(
+            channel.id,
+            EventKind::Close,
+            EventOutcome::Accepted,
+            "closed by the buyer",
+        );
+        event.order_id = Some(order.id);
+        if let Err(error) = &closed {
+            event.outcome = EventOutcome::Failed;
+            event.reason = format!("closing failed: {error}");
+        }
+        record(db, event, now).await;
+        closed?;
+        mark(db, order.id, OrderStatus::Closed, true, now).await?;
+        crate::orders::get_own(db, user_id, order_id).await
+    }
+}

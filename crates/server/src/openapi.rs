@@ -94,6 +94,7 @@ use crate::routes;
         routes::payments::create_order,
         routes::payments::list_orders,
         routes::payments::get_order,
+        routes::payments::close_order,
         routes::payments::notify,
         routes::payments::notify_get,
         routes::admin_payments::list_products,

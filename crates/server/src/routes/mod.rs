@@ -201,6 +201,7 @@ fn payment_routes(cfg: &mut web::ServiceConfig) {
                 .get(payments::list_orders),
         )
         .service(resource("/orders/{id}").get(payments::get_order))
+        .service(resource("/orders/{id}/close").post(payments::close_order))
         .service(
             resource("/payments/{channel_id}/notify")
                 .post(payments::notify)

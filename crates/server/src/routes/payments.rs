@@ -116,6 +116,26 @@ pub async fn get_order(
     ))
 }
 
+/// Give up on a pending order: it is closed at the gateway and here. A payment that still
+/// arrives is honoured.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/close", tag = "payments", operation_id = "closeOrder",
+    security(("bearer" = [])), params(("id" = i64, Path,)), responses(
+        (status = 200, description = "Closed", body = Order),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`order_not_pending`", body = ErrorBody),
+        (status = 502, description = "`payment_gateway_error`: the gateway could not close it; it stays pending", body = ErrorBody)))]
+pub async fn close_order(
+    state: web::Data<AppState>,
+    Caller(principal): Caller,
+    id: web::Path<i64>,
+) -> Result<web::Json<Order>, ApiError> {
+    let order = state
+        .payments
+        .close_order(&state.db, principal.user.id, id.into_inner(), Utc::now())
+        .await?;
+    Ok(web::Json(order))
+}
+
 /// A gateway's asynchronous notify (Alipay, Epay, WeChat Pay, Stripe webhooks). Checked with
 /// this channel's secrets only; answered in the gateway's own words (`success`, WeChat's JSON,
 /// Stripe's 200), the success answer only after the order is paid and fulfilled.
