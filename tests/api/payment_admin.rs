@@ -218,20 +218,6 @@ async fn refunds_take_back_what_the_balance_allows() {
         "forbidden",
     )
     .await;
-    wechat.set_behavior(GatewayBehavior::Fail(500));
-    expect_error(
-        refund(
-            &app,
-            &admin,
-            &made,
-            json!({"amount_cents": 500, "reason": "down"}),
-        )
-        .await,
-        StatusCode::BAD_GATEWAY,
-        "payment_gateway_error",
-    )
-    .await;
-    wechat.set_behavior(GatewayBehavior::Normal);
 
     let half = expect_status(
         refund(
@@ -391,6 +377,128 @@ async fn an_admin_sync_fulfils_a_paid_order_at_once() {
         .await,
         StatusCode::NOT_FOUND,
         "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_refund_whose_answer_was_lost_is_finished_under_the_same_number() {
+    let app = spawn_app_with(|s| {
+        s.payments.reconcile_secs = 1;
+        s.payments.gateway_timeout_secs = 1;
+    })
+    .await;
+    let admin = app.setup_admin().await;
+    let user = app.user("waiting").await;
+    let wechat = FakeWechat::start().await;
+    let channel = create_channel(
+        &app,
+        &admin,
+        "wechat_native",
+        &["wxpay"],
+        wechat.channel_config(),
+    )
+    .await;
+    let product = credits_product(&app, &admin, "CNY").await;
+    let made = order(
+        &app,
+        &user,
+        json!({"product_id": product["id"], "pay_type": "wxpay"}),
+    )
+    .await;
+    send(&app, &channel, &wechat.pay(no(&made))).await;
+    wechat.set_behavior(GatewayBehavior::Hang);
+    expect_error(
+        refund(
+            &app,
+            &admin,
+            &made,
+            json!({"amount_cents": 400, "reason": "lost"}),
+        )
+        .await,
+        StatusCode::BAD_GATEWAY,
+        "payment_gateway_error",
+    )
+    .await;
+    // Reserved meanwhile: nothing more than what is left may be refunded.
+    expect_error(
+        refund(
+            &app,
+            &admin,
+            &made,
+            json!({"amount_cents": 700, "reason": "more"}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "refund_exceeds_paid",
+    )
+    .await;
+    wechat.set_behavior(GatewayBehavior::Normal);
+    until_status(&app, &user, &made, "partially_refunded").await;
+    assert_eq!(balance(&app, &user).await, 600);
+    let view = expect_status(
+        app.get(
+            &format!("/api/v1/admin/orders/{}", made["id"]),
+            Some(&admin.access),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let refunds = view["refunds"].as_array().unwrap();
+    assert_eq!(refunds.len(), 1, "{view}");
+    assert_eq!(refunds[0]["status"], "succeeded");
+    let numbers: std::collections::BTreeSet<String> =
+        wechat.refunds().into_iter().map(|r| r.refund_no).collect();
+    assert_eq!(
+        numbers.len(),
+        1,
+        "asked again under the same number: {numbers:?}"
+    );
+}
+
+#[tokio::test]
+async fn channels_refuse_currencies_they_cannot_take_and_limits_count_units() {
+    let app = payments_app().await;
+    let admin = app.setup_admin().await;
+    let user = app.user("units").await;
+    let epay = FakeEpay::start().await;
+    create_channel(&app, &admin, "epay", &["alipay"], epay.channel_config()).await;
+    let usd = credits_product(&app, &admin, "USD").await;
+    let error = expect_error(
+        app.post(
+            "/api/v1/orders",
+            json!({"product_id": usd["id"], "pay_type": "alipay"}),
+            Some(&user.access),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "channel_unavailable",
+    )
+    .await;
+    assert_eq!(error["error"]["param"], "channel_id");
+    assert_eq!(epay.hits(), 0);
+    let limited = create_product(
+        &app,
+        &admin,
+        json!({"title": "twice", "price_cents": 100, "grant_kind": "credits", "grant_amount": 1, "per_user_limit": 2}),
+    )
+    .await;
+    expect_error(
+        app.post(
+            "/api/v1/orders",
+            json!({"product_id": limited["id"], "pay_type": "alipay", "quantity": 3}),
+            Some(&user.access),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "purchase_limit_reached",
+    )
+    .await;
+    order(
+        &app,
+        &user,
+        json!({"product_id": limited["id"], "pay_type": "alipay", "quantity": 2}),
     )
     .await;
 }

@@ -914,6 +914,35 @@ async fn tier_days_are_bought_like_credits() {
         .unwrap();
     let days = (expires - chrono::Utc::now()).num_hours();
     assert!((59 * 24..=60 * 24).contains(&days), "{credits}");
+
+    // Four more months paid at once: each adds its days.
+    let mut notifies = Vec::new();
+    for _ in 0..4 {
+        let made = order(
+            &app,
+            &user,
+            json!({"product_id": month["id"], "pay_type": "wxpay"}),
+        )
+        .await;
+        notifies.push(wechat.pay(no(&made)));
+    }
+    let replies =
+        futures_util::future::join_all(notifies.iter().map(|n| send(&app, &channel, n))).await;
+    assert!(
+        replies.iter().all(|r| r.0 == StatusCode::NO_CONTENT),
+        "{replies:?}"
+    );
+    let credits = expect_status(
+        app.get("/api/v1/credits", Some(&user.access)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let later: chrono::DateTime<chrono::Utc> = credits["tier_expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!((later - expires).num_days(), 120, "{credits}");
 }
 
 /// The secret strings in a channel's secrets: PEM bodies line by line, other values whole.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use confab_store::entity::{credit_account, setting};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
 
 use crate::CreditsError;
@@ -197,7 +197,9 @@ pub async fn grant_days(
     now: DateTime<Utc>,
 ) -> Result<(), CreditsError> {
     ledger::ensure_account(txn, user_id, now).await?;
+    // Locked (PostgreSQL), so two grants at once each add their days.
     let account = credit_account::Entity::find_by_id(user_id)
+        .lock_exclusive()
         .one(txn)
         .await?
         .ok_or(CreditsError::UserNotFound)?;
@@ -233,7 +235,11 @@ pub async fn take_days(
     days: i64,
     now: DateTime<Utc>,
 ) -> Result<i64, CreditsError> {
-    let Some(account) = credit_account::Entity::find_by_id(user_id).one(txn).await? else {
+    let Some(account) = credit_account::Entity::find_by_id(user_id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+    else {
         return Ok(0);
     };
     let Some(expiry) = account.tier_expires_at.filter(|expiry| *expiry > now) else {

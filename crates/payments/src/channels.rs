@@ -151,8 +151,7 @@ pub(crate) fn open_secrets(
     row: &payment_channel::Model,
 ) -> Result<Value, PaymentsError> {
     let json = secret_box.open(SECRET_PURPOSE, &row.secrets_sealed)?;
-    serde_json::from_str(&json)
-        .map_err(|_| PaymentsError::Invalid("secrets", "stored secrets are unreadable".into()))
+    serde_json::from_str(&json).map_err(|_| PaymentsError::Corrupt("a channel's stored secrets"))
 }
 
 fn seal(secret_box: &SecretBox, secrets: &Value) -> Result<String, PaymentsError> {

@@ -35,6 +35,9 @@ pub enum PaymentsError {
     Gateway(GatewayError),
     #[error(transparent)]
     Credits(#[from] CreditsError),
+    /// Stored data that cannot be read back: a server fault, never the caller's.
+    #[error("{0} cannot be read")]
+    Corrupt(&'static str),
     #[error("secret storage failed")]
     Crypto(#[from] CryptoError),
     #[error("database error")]
@@ -63,7 +66,9 @@ impl ErrorCode for PaymentsError {
             PaymentsError::RefundExceedsPaid(_) => Code::RefundExceedsPaid,
             PaymentsError::Gateway(_) => Code::PaymentGatewayError,
             PaymentsError::Credits(error) => error.code(),
-            PaymentsError::Crypto(_) | PaymentsError::Database(_) => Code::Internal,
+            PaymentsError::Corrupt(_) | PaymentsError::Crypto(_) | PaymentsError::Database(_) => {
+                Code::Internal
+            }
         }
     }
 

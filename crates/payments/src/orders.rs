@@ -4,15 +4,16 @@
 use chrono::{DateTime, Utc};
 use confab_core::{Page, PageRequest};
 use confab_credits::tiers::{self, Tier};
-use confab_store::entity::payment_event;
+use confab_store::entity::payment_channel::{self, ChannelKind};
 use confab_store::entity::payment_order::{self, GrantKind, OrderStatus};
+use confab_store::entity::product;
 use confab_store::entity::product::ProductStatus;
-use confab_store::entity::{payment_channel, product};
+use confab_store::entity::{payment_event, payment_refund};
 use confab_store::fetch_page;
 use rand::RngCore;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, PaginatorTrait,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +76,9 @@ pub struct AdminOrder {
     /// Gateway events, oldest first (only in the one-order view).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<PaymentEvent>>,
+    /// Refunds, oldest first (only in the one-order view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunds: Option<Vec<crate::refunds::Refund>>,
 }
 
 impl From<payment_order::Model> for Order {
@@ -107,7 +111,11 @@ impl From<payment_order::Model> for Order {
 }
 
 impl AdminOrder {
-    pub(crate) fn from_row(row: payment_order::Model, events: Option<Vec<PaymentEvent>>) -> Self {
+    pub(crate) fn from_row(
+        row: payment_order::Model,
+        history: Option<(Vec<PaymentEvent>, Vec<crate::refunds::Refund>)>,
+    ) -> Self {
+        let (events, refunds) = history.unzip();
         Self {
             user_id: row.user_id,
             trade_no: row.trade_no.clone(),
@@ -116,6 +124,7 @@ impl AdminOrder {
             credits_unrecovered: row.credits_unrecovered,
             updated_at: row.updated_at,
             events,
+            refunds,
             order: row.into(),
         }
     }
@@ -256,17 +265,21 @@ async fn check_product(
         ));
     }
     if let Some(limit) = row.per_user_limit {
-        let taken = payment_order::Entity::find()
+        // Units, not orders; unpaid orders count until they expire or close.
+        let taken: Option<i64> = payment_order::Entity::find()
+            .select_only()
+            .column_as(payment_order::Column::Quantity.sum(), "units")
             .filter(payment_order::Column::UserId.eq(user_id))
             .filter(payment_order::Column::ProductId.eq(row.id))
             .filter(
                 payment_order::Column::Status
                     .is_not_in([OrderStatus::Expired, OrderStatus::Closed]),
             )
-            .count(db)
-            .await?;
-        // Unpaid orders count until they expire, so a burst of them cannot pass the limit.
-        if taken >= u64::try_from(limit).unwrap_or(0) {
+            .into_tuple()
+            .one(db)
+            .await?
+            .flatten();
+        if taken.unwrap_or(0) + i64::from(quantity) > i64::from(limit) {
             return Err(PaymentsError::PurchaseLimitReached(limit));
         }
     }
@@ -277,6 +290,14 @@ async fn check_product(
         }
     }
     Ok((row, amount, grant))
+}
+
+/// Alipay, Epay and WeChat Pay take yuan only; Stripe takes what the account is set up for.
+fn takes_currency(kind: ChannelKind, currency: &str) -> bool {
+    match kind {
+        ChannelKind::AlipayF2f | ChannelKind::Epay | ChannelKind::WechatNative => currency == "CNY",
+        ChannelKind::Stripe => true,
+    }
 }
 
 pub(crate) fn granted_tier(kind: GrantKind) -> Option<Tier> {
@@ -299,6 +320,12 @@ impl Payments {
         let (product, amount_cents, grant_amount) =
             check_product(db, checkout.user_id, &new, now).await?;
         let (channel, pay_type) = pick_channel(db, &new).await?;
+        if !takes_currency(channel.kind, &product.currency) {
+            return Err(PaymentsError::ChannelUnavailable(format!(
+                "this payment channel does not take {}",
+                product.currency
+            )));
+        }
         let gateway = self.gateway(&channel)?;
         let out_trade_no = new_out_trade_no(now);
         let expires_at = now + self.order_ttl;
@@ -318,9 +345,15 @@ impl Payments {
             expires_at,
         };
         let action = gateway.create(&request).await?;
+        let unstored = crate::reconcile::OrderRefParts {
+            out_trade_no: &out_trade_no,
+            gateway_ref: action.gateway_ref.clone(),
+            amount_cents,
+            currency: &product.currency,
+        };
         let row = payment_order::ActiveModel {
             id: NotSet,
-            out_trade_no: Set(out_trade_no),
+            out_trade_no: Set(out_trade_no.clone()),
             user_id: Set(checkout.user_id),
             product_id: Set(product.id),
             channel_id: Set(channel.id),
@@ -348,8 +381,17 @@ impl Payments {
             updated_at: Set(now),
         }
         .insert(db)
-        .await?;
-        Ok(row.into())
+        .await;
+        match row {
+            Ok(row) => Ok(row.into()),
+            Err(error) => {
+                // Nobody could be credited for it: close it at the gateway before anyone pays.
+                if let Err(closing) = gateway.close(&unstored.into_ref()).await {
+                    tracing::error!(error = %closing, "an order that could not be stored is still open at its gateway");
+                }
+                Err(error.into())
+            }
+        }
     }
 }
 
@@ -424,7 +466,15 @@ pub async fn get_any(db: &impl ConnectionTrait, id: i64) -> Result<AdminOrder, P
         .into_iter()
         .map(PaymentEvent::from)
         .collect();
-    Ok(AdminOrder::from_row(row, Some(events)))
+    let refunds = payment_refund::Entity::find()
+        .filter(payment_refund::Column::OrderId.eq(id))
+        .order_by_asc(payment_refund::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(crate::refunds::Refund::from)
+        .collect();
+    Ok(AdminOrder::from_row(row, Some((events, refunds))))
 }
 
 /// At most this many orders in one export.
@@ -449,7 +499,6 @@ pub async fn export_csv(
     db: &impl ConnectionTrait,
     filter: &OrderFilter,
 ) -> Result<String, PaymentsError> {
-    use sea_orm::QuerySelect;
     let rows = filtered(filter).limit(MAX_EXPORT).all(db).await?;
     let mut csv = String::from(
         "id,out_trade_no,user_id,product_id,title,channel_id,pay_type,quantity,amount_cents,\

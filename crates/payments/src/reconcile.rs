@@ -3,12 +3,12 @@
 //! rule); an unpaid one past its expiry is closed at the gateway and marked expired.
 
 use chrono::{DateTime, Utc};
-use confab_store::entity::payment_channel;
+use confab_store::entity::payment_channel::{self, ChannelKind};
 use confab_store::entity::payment_event::{EventKind, EventOutcome};
 use confab_store::entity::payment_order::{self, OrderStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
 };
 
@@ -42,6 +42,26 @@ enum Synced {
     Unchanged,
 }
 
+/// An order not stored yet, as the gateway knows it.
+pub(crate) struct OrderRefParts<'a> {
+    pub out_trade_no: &'a str,
+    pub gateway_ref: Option<String>,
+    pub amount_cents: i64,
+    pub currency: &'a str,
+}
+
+impl OrderRefParts<'_> {
+    pub fn into_ref(self) -> OrderRef {
+        OrderRef {
+            out_trade_no: self.out_trade_no.to_owned(),
+            gateway_ref: self.gateway_ref,
+            trade_no: None,
+            amount_cents: self.amount_cents,
+            currency: self.currency.to_owned(),
+        }
+    }
+}
+
 pub(crate) fn order_ref(order: &payment_order::Model) -> OrderRef {
     OrderRef {
         out_trade_no: order.out_trade_no.clone(),
@@ -64,9 +84,19 @@ impl Payments {
     where
         C: ConnectionTrait + TransactionTrait,
     {
+        // Pending orders whose notify is late, and expired ones that may still be paid at the
+        // gateway (it could not close them) for a day; least recently asked first, so orders
+        // that stay unanswered never crowd out the others.
+        let late = Condition::all()
+            .add(payment_order::Column::Status.eq(OrderStatus::Pending))
+            .add(payment_order::Column::CreatedAt.lte(now - grace));
+        let open = Condition::all()
+            .add(payment_order::Column::Status.eq(OrderStatus::Expired))
+            .add(payment_order::Column::ClosedAtGateway.eq(false))
+            .add(payment_order::Column::ExpiresAt.gte(now - chrono::Duration::days(1)));
         let pending = payment_order::Entity::find()
-            .filter(payment_order::Column::Status.eq(OrderStatus::Pending))
-            .filter(payment_order::Column::CreatedAt.lte(now - grace))
+            .filter(Condition::any().add(late).add(open))
+            .order_by_asc(payment_order::Column::UpdatedAt)
             .order_by_asc(payment_order::Column::Id)
             .limit(PASS_SIZE)
             .all(db)
@@ -74,6 +104,7 @@ impl Payments {
         let mut done = Reconciled::default();
         for order in pending {
             done.checked += 1;
+            touch(db, order.id, now).await?;
             match self.sync(db, &order, now).await {
                 Ok(Synced::Fulfilled) => done.fulfilled += 1,
                 Ok(Synced::Expired) => done.expired += 1,
@@ -127,6 +158,11 @@ impl Payments {
                 event.outcome = EventOutcome::Failed;
                 event.reason = format!("query failed: {error}");
                 record(db, event, now).await;
+                // A gateway down for long does not keep an order pending (and counting
+                // against the buyer's limit) for ever; a payment that arrives is honoured.
+                if order.expires_at + chrono::Duration::minutes(10) <= now {
+                    mark(db, order.id, OrderStatus::Expired, false, now).await?;
+                }
                 return Err(error.into());
             }
         };
@@ -163,7 +199,8 @@ impl Payments {
             GatewayState::Pending if order.expires_at <= now => {
                 event.reason = "not paid by its expiry".into();
                 record(db, event, now).await;
-                self.expire(db, gateway.as_ref(), order, now).await?;
+                self.expire(db, (gateway.as_ref(), channel.kind), order, now)
+                    .await?;
                 Ok(Synced::Expired)
             }
             GatewayState::Pending => {
@@ -185,7 +222,7 @@ impl Payments {
     async fn expire(
         &self,
         db: &impl ConnectionTrait,
-        gateway: &dyn Gateway,
+        (gateway, channel_kind): (&dyn Gateway, ChannelKind),
         order: &payment_order::Model,
         now: DateTime<Utc>,
     ) -> Result<(), PaymentsError> {
@@ -201,12 +238,31 @@ impl Payments {
             event.outcome = EventOutcome::Failed;
             event.reason = format!("closing failed: {error}");
         }
+        if let Err(error) = &closed {
+            tracing::warn!(error = %error, order_id = order.id, "closing an expired order at its gateway failed");
+        }
         record(db, event, now).await;
-        mark(db, order.id, OrderStatus::Expired, closed.is_ok(), now).await
+        // Epay has no close: its orders stay payable, so they are asked about for a while.
+        let closed = closed.is_ok() && channel_kind != ChannelKind::Epay;
+        mark(db, order.id, OrderStatus::Expired, closed, now).await
     }
 }
 
-/// Moves a still-pending order to `status`; a paid order is never touched.
+/// Marks the order as asked about now (the pass takes the least recently asked first).
+async fn touch(
+    db: &impl ConnectionTrait,
+    order_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), PaymentsError> {
+    payment_order::Entity::update_many()
+        .col_expr(payment_order::Column::UpdatedAt, Expr::value(now))
+        .filter(payment_order::Column::Id.eq(order_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Moves an unpaid (pending or expired) order to `status`; a paid order is never touched.
 async fn mark(
     db: &impl ConnectionTrait,
     order_id: i64,
@@ -222,7 +278,7 @@ async fn mark(
         )
         .col_expr(payment_order::Column::UpdatedAt, Expr::value(now))
         .filter(payment_order::Column::Id.eq(order_id))
-        .filter(payment_order::Column::Status.eq(OrderStatus::Pending))
+        .filter(payment_order::Column::Status.is_in([OrderStatus::Pending, OrderStatus::Expired]))
         .exec(db)
         .await?;
     Ok(())

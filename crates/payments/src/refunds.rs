@@ -13,13 +13,13 @@ use confab_store::entity::{credit_account, payment_channel};
 use rand::RngCore;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, Set,
-    TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QuerySelect,
+    Set, TransactionSession, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::events::{NewEvent, record};
-use crate::gateways::RefundRequest;
+use crate::gateways::{GatewayError, RefundRequest};
 use crate::orders::{AdminOrder, granted_tier};
 use crate::{Payments, PaymentsError};
 
@@ -123,6 +123,44 @@ async fn reserve(
     Ok(reserved.rows_affected == 1)
 }
 
+/// Reserves the amount on the order and records the refund, in one transaction: a reservation
+/// never outlives a failure to record it.
+async fn reserve_and_record<C>(
+    db: &C,
+    order: &payment_order::Model,
+    amount: i64,
+    (reason, actor_id): (String, i64),
+    now: DateTime<Utc>,
+) -> Result<payment_refund::Model, PaymentsError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db.begin().await?;
+    if !reserve(&txn, order.id, amount, now).await? {
+        txn.rollback().await?;
+        let left = order.amount_cents - order.refunded_cents;
+        return Err(PaymentsError::RefundExceedsPaid(Ord::max(left, 0)));
+    }
+    let row = payment_refund::ActiveModel {
+        id: NotSet,
+        order_id: Set(order.id),
+        refund_no: Set(new_refund_no(now)),
+        amount_cents: Set(amount),
+        reason: Set(reason),
+        status: Set(RefundStatus::Pending),
+        gateway_refund_id: Set(None),
+        credits_taken_back: Set(0),
+        credits_unrecovered: Set(0),
+        actor_id: Set(actor_id),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
 async fn release(
     db: &impl ConnectionTrait,
     order_id: i64,
@@ -180,42 +218,88 @@ impl Payments {
                 "amount_cents must be at least 1",
             ));
         }
-        if !reserve(db, order.id, amount, now).await? {
-            return Err(PaymentsError::RefundExceedsPaid(Ord::max(left, 0)));
-        }
-        let row = payment_refund::ActiveModel {
-            id: NotSet,
-            order_id: Set(order.id),
-            refund_no: Set(new_refund_no(now)),
-            amount_cents: Set(amount),
-            reason: Set(reason),
-            status: Set(RefundStatus::Pending),
-            gateway_refund_id: Set(None),
-            credits_taken_back: Set(0),
-            credits_unrecovered: Set(0),
-            actor_id: Set(ask.actor_id),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(db)
-        .await?;
-        let done = self.ask_gateway(db, &order, &row, now).await;
-        let gateway_refund_id = match done {
-            Ok(id) => id,
-            Err(error) => {
-                release(db, order.id, amount, now).await?;
-                let mut failed: payment_refund::ActiveModel = row.into();
-                failed.status = Set(RefundStatus::Failed);
-                failed.updated_at = Set(now);
-                failed.update(db).await?;
-                return Err(error);
-            }
-        };
-        let refund = take_back(db, order.id, row, gateway_refund_id, now).await?;
+        let row = reserve_and_record(db, &order, amount, (reason, ask.actor_id), now).await?;
+        let refund = self.carry_out(db, &order, row, now).await?;
         Ok(Refunded {
             refund,
             order: crate::orders::get_any(db, order.id).await?,
         })
+    }
+
+    /// Asks the gateway (unless it already refunded), then takes back what the refund's part
+    /// granted. A refused refund releases its reservation; a lost answer (the gateway
+    /// unreachable) leaves the refund pending for [`Payments::finish_refunds`], which asks again
+    /// under the same refund number.
+    async fn carry_out<C>(
+        &self,
+        db: &C,
+        order: &payment_order::Model,
+        row: payment_refund::Model,
+        now: DateTime<Utc>,
+    ) -> Result<Refund, PaymentsError>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let row = match row.gateway_refund_id.clone() {
+            Some(_) => row,
+            None => match self.ask_gateway(db, order, &row, now).await {
+                Ok(gateway_refund_id) => {
+                    // Recorded at once, so a failure below never leads to a second refund.
+                    let mut done: payment_refund::ActiveModel = row.into();
+                    done.gateway_refund_id = Set(Some(gateway_refund_id));
+                    done.updated_at = Set(now);
+                    done.update(db).await?
+                }
+                Err(PaymentsError::Gateway(GatewayError::Unreachable(reason))) => {
+                    return Err(PaymentsError::Gateway(GatewayError::Unreachable(format!(
+                        "{reason}; the refund stays pending and is asked again"
+                    ))));
+                }
+                Err(error) => {
+                    release(db, order.id, row.amount_cents, now).await?;
+                    let mut failed: payment_refund::ActiveModel = row.into();
+                    failed.status = Set(RefundStatus::Failed);
+                    failed.updated_at = Set(now);
+                    failed.update(db).await?;
+                    return Err(error);
+                }
+            },
+        };
+        take_back(db, order.id, row, now).await
+    }
+
+    /// Finishes refunds left pending (the gateway's answer was lost, or taking back failed):
+    /// the gateway is asked again under the same refund number, then the credits are taken back.
+    pub async fn finish_refunds<C>(
+        &self,
+        db: &C,
+        older_than: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, PaymentsError>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let pending = payment_refund::Entity::find()
+            .filter(payment_refund::Column::Status.eq(RefundStatus::Pending))
+            .filter(payment_refund::Column::UpdatedAt.lte(older_than))
+            .all(db)
+            .await?;
+        let mut finished = 0;
+        for row in pending {
+            let Some(order) = payment_order::Entity::find_by_id(row.order_id)
+                .one(db)
+                .await?
+            else {
+                continue;
+            };
+            match self.carry_out(db, &order, row, now).await {
+                Ok(_) => finished += 1,
+                Err(error) => {
+                    tracing::warn!(error = %error, order_id = order.id, "finishing a refund failed")
+                }
+            }
+        }
+        Ok(finished)
     }
 
     async fn ask_gateway(
@@ -259,12 +343,13 @@ impl Payments {
 }
 
 /// In one transaction: what the refunded part granted is taken back as far as the balance
-/// allows, the refund succeeds, the order says what was refunded.
+/// allows, the refund succeeds, the order says what was refunded. The order row is locked
+/// (PostgreSQL; SQLite runs one writer at a time), so two refunds finishing at once each take
+/// their own share.
 async fn take_back<C>(
     db: &C,
     order_id: i64,
     refund: payment_refund::Model,
-    gateway_refund_id: String,
     now: DateTime<Utc>,
 ) -> Result<Refund, PaymentsError>
 where
@@ -272,14 +357,24 @@ where
 {
     let txn = db.begin().await?;
     let order = payment_order::Entity::find_by_id(order_id)
+        .lock_exclusive()
         .one(&txn)
         .await?
         .ok_or(PaymentsError::OrderNotFound)?;
-    // What everything refunded so far granted, less what earlier refunds already dealt with;
-    // the last refund takes the remainder, so a full refund takes back the whole grant.
+    // What the refunds that succeeded (this one included) granted, less what they already took
+    // or could not take; refunds still waiting at the gateway do not count yet. The last refund
+    // takes the remainder, so a full refund takes back the whole grant.
+    let earlier: i64 = payment_refund::Entity::find()
+        .filter(payment_refund::Column::OrderId.eq(order_id))
+        .filter(payment_refund::Column::Status.eq(RefundStatus::Succeeded))
+        .all(&txn)
+        .await?
+        .iter()
+        .map(|row| row.amount_cents)
+        .sum();
+    let succeeded = earlier + refund.amount_cents;
     let due_in_all = i64::try_from(
-        i128::from(order.grant_amount) * i128::from(order.refunded_cents)
-            / i128::from(order.amount_cents),
+        i128::from(order.grant_amount) * i128::from(succeeded) / i128::from(order.amount_cents),
     )
     .unwrap_or(order.grant_amount);
     let due = Ord::max(
@@ -290,9 +385,8 @@ where
         None => take_credits(&txn, &order, &refund, due, now).await?,
         Some(_) => tiers::take_days(&txn, order.user_id, due, now).await?,
     };
-    let fully = order.refunded_cents >= order.amount_cents;
     let mut changed: payment_order::ActiveModel = order.clone().into();
-    changed.status = Set(if fully {
+    changed.status = Set(if succeeded >= order.amount_cents {
         OrderStatus::Refunded
     } else {
         OrderStatus::PartiallyRefunded
@@ -303,7 +397,6 @@ where
     changed.update(&txn).await?;
     let mut done: payment_refund::ActiveModel = refund.into();
     done.status = Set(RefundStatus::Succeeded);
-    done.gateway_refund_id = Set(Some(gateway_refund_id));
     done.credits_taken_back = Set(taken);
     done.credits_unrecovered = Set(due - taken);
     done.updated_at = Set(now);
@@ -320,22 +413,31 @@ async fn take_credits(
     due: i64,
     now: DateTime<Utc>,
 ) -> Result<i64, PaymentsError> {
-    let available = credit_account::Entity::find_by_id(order.user_id)
-        .one(txn)
-        .await?
-        .map_or(0, |account| Ord::max(account.balance - account.held, 0));
-    let taken = Ord::min(due, available);
-    if taken > 0 {
-        let entry = NewEntry {
-            user_id: order.user_id,
-            kind: EntryKind::Refund,
-            amount: -taken,
-            reason: format!("refund of order {}", order.out_trade_no),
-            reference: Some(format!("payment_refund:{}", refund.id)),
-            idempotency_key: format!("payment_refund:{}", refund.id),
-            actor_id: Some(refund.actor_id),
-        };
-        ledger::apply_in(txn, &entry, now).await?;
+    let entry = |taken: i64| NewEntry {
+        user_id: order.user_id,
+        kind: EntryKind::Refund,
+        amount: -taken,
+        reason: format!("refund of order {}", order.out_trade_no),
+        reference: Some(format!("payment_refund:{}", refund.id)),
+        idempotency_key: format!("payment_refund:{}", refund.id),
+        actor_id: Some(refund.actor_id),
+    };
+    // A request may take a hold between the read and the write: read again and retry.
+    for _ in 0..5 {
+        let available = credit_account::Entity::find_by_id(order.user_id)
+            .one(txn)
+            .await?
+            .map_or(0, |account| Ord::max(account.balance - account.held, 0));
+        let taken = Ord::min(due, available);
+        if taken == 0 {
+            return Ok(0);
+        }
+        match ledger::apply_in(txn, &entry(taken), now).await {
+            Ok(_) => return Ok(taken),
+            Err(confab_credits::CreditsError::InsufficientCredits) => continue,
+            Err(error) => return Err(error.into()),
+        }
     }
+    let taken = 0;
     Ok(taken)
 }

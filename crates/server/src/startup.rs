@@ -306,6 +306,7 @@ fn spawn_crash_sweeper(relay: Arc<Relay>, ttl: Duration, every: Duration) {
 /// The periodic ask-the-gateway pass over pending orders whose notify is late.
 fn spawn_reconciler(payments: Arc<Payments>, db: Db, settings: &Settings) {
     let every = Duration::from_secs(settings.payments.reconcile_secs);
+    let timeout_secs = i64::try_from(settings.payments.gateway_timeout_secs).unwrap_or(3600);
     let grace = chrono::Duration::seconds(
         i64::try_from(settings.payments.notify_grace_secs).unwrap_or(i64::MAX / 1000),
     );
@@ -314,7 +315,13 @@ fn spawn_reconciler(payments: Arc<Payments>, db: Db, settings: &Settings) {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match payments.reconcile(&db, grace, chrono::Utc::now()).await {
+            let now = chrono::Utc::now();
+            // Well past any refund still in flight in a request.
+            let settled = now - chrono::Duration::seconds(2 * timeout_secs);
+            if let Err(error) = payments.finish_refunds(&db, settled, now).await {
+                tracing::warn!(error = %error, "finishing pending refunds failed");
+            }
+            match payments.reconcile(&db, grace, now).await {
                 Ok(done) if done.fulfilled + done.expired + done.failed > 0 => tracing::info!(
                     checked = done.checked,
                     fulfilled = done.fulfilled,
