@@ -23,7 +23,9 @@ const SECRET_PURPOSE: &str = "payment_channel_secrets";
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Channel {
     pub id: i64,
+    /// Which gateway.
     pub kind: ChannelKind,
+    /// What buyers see.
     pub name: String,
     /// What a client may ask to pay with through this channel (e.g. `alipay`, `wxpay`).
     pub pay_types: Vec<String>,
@@ -32,24 +34,34 @@ pub struct Channel {
     pub settings: Value,
     /// The names of the secret fields that are set; their values are never shown.
     pub secrets_set: Vec<String>,
+    /// Whether new orders may go through it.
     pub enabled: bool,
+    /// Lower first.
     pub sort_order: i32,
+    /// When it was added.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
 /// A channel as anyone may see it, to offer it at checkout.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PublicChannel {
+    /// What `POST /api/v1/orders` takes as `channel_id`.
     pub id: i64,
+    /// Which gateway.
     pub kind: ChannelKind,
+    /// What buyers see.
     pub name: String,
+    /// What `POST /api/v1/orders` takes as `pay_type`.
     pub pay_types: Vec<String>,
 }
 
+/// A new payment channel.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannel {
+    /// Which gateway; decides what `settings` and `secrets` hold.
     pub kind: ChannelKind,
     /// 1 to 64 characters.
     pub name: String,
@@ -63,6 +75,7 @@ pub struct NewChannel {
     pub secrets: Value,
     /// True when absent.
     pub enabled: Option<bool>,
+    /// Lower first; 0 when absent.
     #[serde(default)]
     pub sort_order: i32,
 }
@@ -158,6 +171,7 @@ fn seal(secret_box: &SecretBox, secrets: &Value) -> Result<String, PaymentsError
     Ok(secret_box.seal(SECRET_PURPOSE, &secrets.to_string())?)
 }
 
+/// Adds a channel after the gateway's own check of its settings and secrets.
 pub async fn create(
     db: &impl ConnectionTrait,
     secret_box: &SecretBox,
@@ -195,6 +209,7 @@ pub(crate) async fn find(
         .ok_or(PaymentsError::ChannelNotFound)
 }
 
+/// One channel, for admins.
 pub async fn get(
     db: &impl ConnectionTrait,
     secret_box: &SecretBox,
@@ -205,6 +220,7 @@ pub async fn get(
     Ok(view(row, &secrets))
 }
 
+/// Changes a channel; the result is checked as a whole, as on creation.
 pub async fn update(
     db: &impl ConnectionTrait,
     secret_box: &SecretBox,
@@ -261,6 +277,7 @@ pub async fn delete(
     Ok(())
 }
 
+/// Every live channel, for admins, in display order.
 pub async fn list(
     db: &impl ConnectionTrait,
     secret_box: &SecretBox,

@@ -4,6 +4,8 @@ use sea_orm::DbErr;
 
 use crate::gateways::GatewayError;
 
+/// Everything a payment operation can refuse or fail with; the server maps each to a status
+/// and error code in one place.
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentsError {
     #[error("product not found")]

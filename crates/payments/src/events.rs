@@ -11,17 +11,24 @@ use crate::PaymentsError;
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PaymentEvent {
     pub id: i64,
+    /// The channel it came through.
     pub channel_id: i64,
+    /// The order it was about, when one was found.
     pub order_id: Option<i64>,
+    /// What happened.
     pub kind: EventKind,
+    /// What came of it.
     pub outcome: EventOutcome,
     /// Why, in words (always set when something was refused).
     pub reason: String,
+    /// The gateway's trade number, when it gave one.
     pub trade_no: Option<String>,
+    /// The amount the gateway named, in cents.
     pub amount_cents: Option<i64>,
     /// What the gateway said, without signatures or secrets.
     #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
+    /// When it happened.
     pub created_at: DateTime<Utc>,
 }
 

@@ -43,6 +43,7 @@ pub struct PaymentsConfig {
 }
 
 impl Payments {
+    /// `secret_box` seals channel secrets (the master key's box, shared with provider keys).
     pub fn new(secret_box: SecretBox, config: &PaymentsConfig) -> Result<Self, PaymentsError> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.gateway_timeout)
@@ -58,6 +59,7 @@ impl Payments {
         })
     }
 
+    /// The box channel secrets are sealed with.
     pub fn secret_box(&self) -> &SecretBox {
         &self.secret_box
     }

@@ -28,21 +28,29 @@ pub const MAX_QUANTITY: i32 = 100;
 /// An order as its owner sees it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Order {
+    /// What `GET /api/v1/orders/{id}` takes.
     pub id: i64,
     /// Confab's order number, as the gateway knows it.
     pub out_trade_no: String,
+    /// The product bought.
     pub product_id: i64,
     /// The product's title when it was bought.
     pub title: String,
+    /// The channel paid through.
     pub channel_id: i64,
+    /// How the buyer pays (e.g. `alipay`, `wxpay`, `card`).
     pub pay_type: String,
+    /// Units of the product.
     pub quantity: i32,
     /// What is paid, in the currency's smallest unit.
     pub amount_cents: i64,
+    /// ISO 4217, upper case.
     pub currency: String,
+    /// Credits, or days of a tier.
     pub grant_kind: GrantKind,
     /// Credits or days granted in all.
     pub grant_amount: i64,
+    /// Where the order is.
     pub status: OrderStatus,
     /// Content for a QR code to show, when the gateway gives one.
     pub qr_code: Option<String>,
@@ -50,9 +58,11 @@ pub struct Order {
     pub pay_url: Option<String>,
     /// When an unpaid order expires.
     pub expires_at: DateTime<Utc>,
+    /// When the payment was confirmed.
     pub paid_at: Option<DateTime<Utc>>,
     /// Refunded so far, in cents.
     pub refunded_cents: i64,
+    /// When it was made.
     pub created_at: DateTime<Utc>,
 }
 
@@ -62,6 +72,7 @@ pub struct Order {
 pub struct AdminOrder {
     #[serde(flatten)]
     pub order: Order,
+    /// The buyer.
     pub user_id: i64,
     /// The gateway's trade number, once paid.
     pub trade_no: Option<String>,
@@ -72,6 +83,7 @@ pub struct AdminOrder {
     pub credits_taken_back: i64,
     /// Credits refunds could not take back (already spent).
     pub credits_unrecovered: i64,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
     /// Gateway events, oldest first (only in the one-order view).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,6 +146,7 @@ impl AdminOrder {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrder {
+    /// A product on sale.
     pub product_id: i64,
     /// The channel to pay through; without it, the first enabled channel serving `pay_type`.
     pub channel_id: Option<i64>,
@@ -147,19 +160,26 @@ pub struct NewOrder {
 /// Who orders, and where the gateway should call back.
 #[derive(Debug, Clone)]
 pub struct Checkout {
+    /// The buyer.
     pub user_id: i64,
     /// This server's public base URL (`https://example.com`), for the notify URL.
     pub public_base: String,
+    /// The buyer's address (WeChat and Epay want it).
     pub client_ip: Option<String>,
 }
 
 /// Which orders an admin lists.
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
+    /// Only this buyer's.
     pub user_id: Option<i64>,
+    /// Only in this status.
     pub status: Option<OrderStatus>,
+    /// Only through this channel.
     pub channel_id: Option<i64>,
+    /// Made at or after.
     pub from: Option<DateTime<Utc>>,
+    /// Made before.
     pub to: Option<DateTime<Utc>>,
 }
 

@@ -24,7 +24,9 @@ pub const MAX_DAYS: i64 = 3650;
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Product {
     pub id: i64,
+    /// What the buyer sees first.
     pub title: String,
+    /// Longer text, possibly empty.
     pub description: String,
     /// The price in the currency's smallest unit (cents, fen).
     pub price_cents: i64,
@@ -34,15 +36,19 @@ pub struct Product {
     pub original_price_cents: Option<i64>,
     /// A short label such as "new" or "best value".
     pub badge: Option<String>,
+    /// Credits, or days of a tier.
     pub grant_kind: GrantKind,
     /// Credits, or days of the tier, one unit grants.
     pub grant_amount: i64,
+    /// Whether it can be ordered.
     pub status: ProductStatus,
     /// Lower first.
     pub sort_order: i32,
     /// Paid orders one account may have of this product; null for no limit.
     pub per_user_limit: Option<i32>,
+    /// When it was added.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -200,6 +206,7 @@ fn check_limit(limit: i32) -> Result<i32, PaymentsError> {
     Ok(limit)
 }
 
+/// Adds a product (on sale unless `status` says otherwise).
 pub async fn create(
     db: &impl ConnectionTrait,
     new: NewProduct,
@@ -243,10 +250,12 @@ pub(crate) async fn find(
         .ok_or(PaymentsError::ProductNotFound)
 }
 
+/// A live product, for admins.
 pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Product, PaymentsError> {
     Ok(find(db, id).await?.into())
 }
 
+/// Changes a product; orders already made keep their snapshot.
 pub async fn update(
     db: &impl ConnectionTrait,
     id: i64,

@@ -6,10 +6,11 @@
 use chrono::{DateTime, Utc};
 use confab_credits::ledger::{self, EntryKind, NewEntry};
 use confab_credits::tiers;
+use confab_store::entity::credit_account;
+use confab_store::entity::payment_channel::{self, ChannelKind};
 use confab_store::entity::payment_event::{EventKind, EventOutcome};
 use confab_store::entity::payment_order::{self, OrderStatus};
 use confab_store::entity::payment_refund::{self, RefundStatus};
-use confab_store::entity::{credit_account, payment_channel};
 use rand::RngCore;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -38,18 +39,25 @@ pub struct NewRefund {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Refund {
     pub id: i64,
+    /// The order refunded.
     pub order_id: i64,
     /// Confab's refund number (the gateway's idempotency key).
     pub refund_no: String,
+    /// Refunded, in cents.
     pub amount_cents: i64,
+    /// Why, as the admin gave it.
     pub reason: String,
+    /// Where the refund is.
     pub status: RefundStatus,
+    /// The gateway's id for it, once it refunded.
     pub gateway_refund_id: Option<String>,
     /// Credits (or days) taken back from the buyer.
     pub credits_taken_back: i64,
     /// Credits (or days) the refunded part granted that were already spent.
     pub credits_unrecovered: i64,
+    /// The admin who refunded.
     pub actor_id: i64,
+    /// When it was asked for.
     pub created_at: DateTime<Utc>,
 }
 
@@ -74,7 +82,9 @@ impl From<payment_refund::Model> for Refund {
 /// A refund and the order after it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Refunded {
+    /// The refund made.
     pub refund: Refund,
+    /// The order after it.
     pub order: AdminOrder,
 }
 
@@ -121,6 +131,16 @@ async fn reserve(
         .exec(db)
         .await?;
     Ok(reserved.rows_affected == 1)
+}
+
+/// Whether the channel's gateway refunds a repeated refund number once (Alipay's
+/// `out_request_no`, WeChat's `out_refund_no`, Stripe's `Idempotency-Key`); Epay's does not.
+async fn retries_safely(db: &impl ConnectionTrait, channel_id: i64) -> Result<bool, PaymentsError> {
+    let kind = payment_channel::Entity::find_by_id(channel_id)
+        .one(db)
+        .await?
+        .map(|channel| channel.kind);
+    Ok(kind.is_some_and(|kind| kind != ChannelKind::Epay))
 }
 
 /// Reserves the amount on the order and records the refund, in one transaction: a reservation
@@ -181,8 +201,11 @@ async fn release(
 
 /// Who refunds what, with which reason.
 pub struct RefundAsk {
+    /// The order to refund.
     pub order_id: i64,
+    /// The admin refunding.
     pub actor_id: i64,
+    /// How much, and why.
     pub refund: NewRefund,
 }
 
@@ -292,6 +315,11 @@ impl Payments {
             else {
                 continue;
             };
+            if row.gateway_refund_id.is_none() && !retries_safely(db, order.channel_id).await? {
+                // Asking again could refund twice: left pending for an admin, who sees it on
+                // the order and checks the merchant console.
+                continue;
+            }
             match self.carry_out(db, &order, row, now).await {
                 Ok(_) => finished += 1,
                 Err(error) => {
