@@ -10,6 +10,7 @@ mod admin;
 mod api_keys;
 mod chats;
 mod check_ins;
+mod cors;
 mod crash;
 mod credits;
 mod errors;

@@ -60,3 +60,63 @@ async fn every_documented_operation_has_responses_and_every_route_is_documented(
     );
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
 }
+
+/// Every `(METHOD, path)` the document describes.
+fn documented(doc: &serde_json::Value) -> std::collections::BTreeSet<(String, String)> {
+    let mut operations = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                operations.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    operations
+}
+
+#[tokio::test]
+async fn the_document_describes_exactly_the_mounted_routes() {
+    let app = spawn_app().await;
+    let doc = expect_status(app.get("/openapi.json", None).await, StatusCode::OK).await;
+    let documented = documented(&doc);
+    let mounted: std::collections::BTreeSet<(String, String)> =
+        confab_server::routes::mounted().into_iter().collect();
+    let undocumented: Vec<_> = mounted.difference(&documented).collect();
+    let unmounted: Vec<_> = documented.difference(&mounted).collect();
+    assert!(
+        undocumented.is_empty(),
+        "mounted but not documented: {undocumented:?}"
+    );
+    assert!(
+        unmounted.is_empty(),
+        "documented but not mounted: {unmounted:?}"
+    );
+    assert!(mounted.len() > 90, "{}", mounted.len());
+}
+
+#[tokio::test]
+async fn every_operation_has_a_unique_operation_id_and_a_tag() {
+    let app = spawn_app().await;
+    let doc = expect_status(app.get("/openapi.json", None).await, StatusCode::OK).await;
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(
+                id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{method} {path}: operationId {id} is not camelCase"
+            );
+            let tags = operation["tags"].as_array();
+            assert!(
+                tags.is_some_and(|t| !t.is_empty()),
+                "{method} {path} has no tag"
+            );
+            if let Some(other) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("operationId {id} is used by {other} and {method} {path}");
+            }
+        }
+    }
+}

@@ -71,6 +71,9 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     pub sse_keepalive_ms: u64,
     pub public_url: String,
+    /// Origins browser apps may call the API from (`https://app.example.com`), or `["*"]`
+    /// for any; empty: no cross-origin access.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +171,21 @@ impl Settings {
         use secrecy::ExposeSecret;
         if self.server.host.trim().is_empty() {
             return invalid("server.host must not be empty");
+        }
+        if let Some(bad) = self
+            .server
+            .cors_allowed_origins
+            .iter()
+            .find(|origin| !crate::cors::is_origin(origin))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "server.cors_allowed_origins: {bad:?} is not an origin such as https://app.example.com (or \"*\" alone)"
+            )));
+        }
+        if self.server.cors_allowed_origins.len() > 1
+            && self.server.cors_allowed_origins.iter().any(|o| o == "*")
+        {
+            return invalid("server.cors_allowed_origins: \"*\" stands alone");
         }
         if self.server.sse_keepalive_ms < 10 {
             return invalid("server.sse_keepalive_ms must be at least 10");

@@ -155,6 +155,7 @@ impl Application {
             redemption_failures: Arc::new(InMemoryLimiter::default()),
         });
         let body_limit = settings.server.body_limit_bytes;
+        let cors_origins = settings.server.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -173,6 +174,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(error::extract::path))
                 .wrap(from_fn(crate::security_headers::middleware))
                 .wrap(from_fn(request_id::middleware))
+                .wrap(crate::cors::middleware(&cors_origins))
                 .configure(routes::configure)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::document()))
                 .default_service(web::to(error::not_found))

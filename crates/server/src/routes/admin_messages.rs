@@ -53,7 +53,7 @@ pub struct UsageRecordView {
 page_schema!(UsageRecordPage, UsageRecordView);
 
 /// Requests, newest first, filtered by user, chat, model, status, key or endpoint.
-#[utoipa::path(get, path = "/api/v1/admin/messages", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/messages", operation_id = "adminListMessages", tag = "admin", security(("bearer" = [])),
     params(UsageQuery), responses(
         (status = 200, description = "A page of usage records", body = UsageRecordPage),
         (status = 400, description = "`invalid_query`", body = ErrorBody),

@@ -27,7 +27,7 @@ pub struct UserListQuery {
 }
 
 /// List users, newest last, with search and filters.
-#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/users", operation_id = "adminListUsers", tag = "admin", security(("bearer" = [])),
     params(UserListQuery), responses(
         (status = 200, description = "A page of users", body = UserPage),
         (status = 400, description = "`invalid_query`", body = ErrorBody),
@@ -55,7 +55,7 @@ pub async fn list(
 }
 
 /// One user.
-#[utoipa::path(get, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/users/{id}", operation_id = "adminGetUser", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path, description = "User id")), responses(
         (status = 200, description = "The user", body = UserView),
         (status = 403, description = "`forbidden`", body = ErrorBody),
@@ -79,7 +79,7 @@ pub struct AdminUserUpdate {
 }
 
 /// Change a user's role, status or nickname. Takes effect on the user's very next request.
-#[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/admin/users/{id}", operation_id = "adminUpdateUser", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path, description = "User id")), request_body = AdminUserUpdate, responses(
         (status = 200, description = "Updated", body = UserView),
         (status = 400, description = "`invalid_request`, `invalid_body`", body = ErrorBody),
@@ -109,7 +109,7 @@ pub async fn update(
 }
 
 /// Delete a user: the account is disabled for good and anonymised; its records stay.
-#[utoipa::path(delete, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}", operation_id = "adminDeleteUser", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path, description = "User id")), responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "`forbidden`", body = ErrorBody),
@@ -135,7 +135,7 @@ pub struct RevokedSessions {
 }
 
 /// End every session of a user; their tokens fail on the next request.
-#[utoipa::path(post, path = "/api/v1/admin/users/{id}/revoke-sessions", tag = "admin",
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/revoke-sessions", operation_id = "adminRevokeUserSessions", tag = "admin",
     security(("bearer" = [])), params(("id" = i64, Path, description = "User id")), responses(
         (status = 200, description = "Revoked", body = RevokedSessions),
         (status = 403, description = "`forbidden`", body = ErrorBody),

@@ -32,7 +32,7 @@ async fn today(state: &AppState) -> Result<String, ApiError> {
 }
 
 /// Create a key. The secret is in this response only; it is stored as a hash.
-#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/keys", operation_id = "createApiKey", tag = "keys", security(("bearer" = [])),
     request_body = NewApiKey, responses(
         (status = 201, description = "Created; `secret` is shown this once", body = CreatedApiKey),
         (status = 400, description = "`invalid_request` (see `param`)", body = ErrorBody),
@@ -58,7 +58,7 @@ pub async fn create(
 }
 
 /// The caller's keys, newest first.
-#[utoipa::path(get, path = "/api/v1/keys", tag = "keys", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/keys", operation_id = "listApiKeys", tag = "keys", security(("bearer" = [])),
     params(PageQuery), responses((status = 200, description = "A page of keys", body = ApiKeyPage)))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -75,7 +75,7 @@ pub async fn list(
 }
 
 /// One of the caller's keys.
-#[utoipa::path(get, path = "/api/v1/keys/{id}", tag = "keys", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/keys/{id}", operation_id = "getApiKey", tag = "keys", security(("bearer" = [])),
     params(("id" = i64, Path,)), responses(
         (status = 200, description = "The key", body = ApiKey),
         (status = 404, description = "`not_found`", body = ErrorBody)))]
@@ -93,7 +93,7 @@ pub async fn get(
 }
 
 /// Change a key's name, limits or binding; `null` clears a limit.
-#[utoipa::path(patch, path = "/api/v1/keys/{id}", tag = "keys", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/keys/{id}", operation_id = "updateApiKey", tag = "keys", security(("bearer" = [])),
     params(("id" = i64, Path,)), request_body = ApiKeyPatch, responses(
         (status = 200, description = "Changed", body = ApiKey),
         (status = 400, description = "`invalid_request` (see `param`)", body = ErrorBody),
@@ -120,7 +120,7 @@ pub async fn update(
 }
 
 /// Delete a key: it stops working at once.
-#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", operation_id = "deleteApiKey", tag = "keys", security(("bearer" = [])),
     params(("id" = i64, Path,)), responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "`not_found`", body = ErrorBody)))]
@@ -138,7 +138,7 @@ pub async fn delete(
 
 /// A new secret for the key, shown this once; the old secret stops working at once. Limits
 /// and counters stay.
-#[utoipa::path(post, path = "/api/v1/keys/{id}/rotate", tag = "keys", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/keys/{id}/rotate", operation_id = "rotateApiKey", tag = "keys", security(("bearer" = [])),
     params(("id" = i64, Path,)), responses(
         (status = 200, description = "Rotated; `secret` is shown this once", body = CreatedApiKey),
         (status = 404, description = "`not_found`", body = ErrorBody)))]
@@ -162,7 +162,7 @@ pub async fn rotate(
 }
 
 /// Every live key, or one user's.
-#[utoipa::path(get, path = "/api/v1/admin/keys", tag = "keys", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/keys", operation_id = "adminListApiKeys", tag = "keys", security(("bearer" = [])),
     params(AdminKeysQuery), responses(
         (status = 200, description = "A page of keys", body = ApiKeyPage),
         (status = 403, description = "`forbidden`", body = ErrorBody)))]

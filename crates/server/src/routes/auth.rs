@@ -31,7 +31,7 @@ pub struct RegisterRequest {
 }
 
 /// Register an account.
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "accounts",
+#[utoipa::path(post, path = "/api/v1/auth/register", operation_id = "register", tag = "accounts",
     request_body = RegisterRequest, responses(
         (status = 201, description = "Registered", body = UserView),
         (status = 400, description = "`invalid_username`, `invalid_password`, `password_too_common`, `invalid_email`, `email_code_required`, `invalid_code`", body = ErrorBody),
@@ -77,7 +77,7 @@ pub struct CodeAccepted {
 
 /// Email a six-digit code for registration, login or password reset. The answer is the same
 /// whether or not the address has an account.
-#[utoipa::path(post, path = "/api/v1/auth/verification-codes", tag = "accounts",
+#[utoipa::path(post, path = "/api/v1/auth/verification-codes", operation_id = "requestVerificationCode", tag = "accounts",
     request_body = CodeRequest, responses(
         (status = 202, description = "Accepted; a code is on its way if the address can use it", body = CodeAccepted),
         (status = 400, description = "`invalid_email`, `invalid_body`", body = ErrorBody),
@@ -113,7 +113,7 @@ pub struct LoginRequest {
 }
 
 /// Log in.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts",
+#[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", tag = "accounts",
     request_body = LoginRequest, responses(
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "`invalid_request` (missing fields), `invalid_code`", body = ErrorBody),
@@ -169,7 +169,7 @@ pub struct TokenForm {
 }
 
 /// Log in with an OAuth2 password form (`application/x-www-form-urlencoded`).
-#[utoipa::path(post, path = "/api/v1/auth/token", tag = "accounts",
+#[utoipa::path(post, path = "/api/v1/auth/token", operation_id = "loginWithForm", tag = "accounts",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
@@ -206,7 +206,7 @@ pub struct RefreshRequest {
 
 /// Exchange a refresh token for a new pair. Each refresh token works once; presenting a used
 /// one again ends its whole session.
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "accounts",
+#[utoipa::path(post, path = "/api/v1/auth/refresh", operation_id = "refreshToken", tag = "accounts",
     request_body = RefreshRequest, responses(
         (status = 200, description = "New pair", body = TokenResponse),
         (status = 401, description = "`invalid_refresh_token`", body = ErrorBody),
@@ -223,7 +223,7 @@ pub async fn refresh(
 }
 
 /// End this session: the access token and its refresh tokens stop working at once.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts",
+#[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "accounts",
     security(("bearer" = [])), responses(
         (status = 204, description = "Logged out"),
         (status = 401, description = "Not logged in", body = ErrorBody)))]
@@ -249,7 +249,7 @@ pub struct TokenStatus {
 }
 
 /// Whether the presented access token is live.
-#[utoipa::path(get, path = "/api/v1/auth/check", tag = "accounts",
+#[utoipa::path(get, path = "/api/v1/auth/check", operation_id = "checkToken", tag = "accounts",
     security(("bearer" = [])), responses(
         (status = 200, description = "Live", body = TokenStatus),
         (status = 401, description = "`unauthorized`, `invalid_token`, `token_expired`, `token_revoked`", body = ErrorBody),
@@ -276,7 +276,7 @@ pub struct PasswordResetRequest {
 }
 
 /// Set a new password with an emailed code. Every session of the account ends.
-#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "accounts",
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", operation_id = "resetPassword", tag = "accounts",
     request_body = PasswordResetRequest, responses(
         (status = 204, description = "Password changed"),
         (status = 400, description = "`invalid_code`, `invalid_password`, `password_too_common`, `invalid_email`", body = ErrorBody)))]

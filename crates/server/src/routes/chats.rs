@@ -45,7 +45,7 @@ fn model_checker(state: &AppState) -> impl Fn(&str) -> Result<(), ChatsError> + 
 }
 
 /// Start a chat.
-#[utoipa::path(post, path = "/api/v1/chats", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/chats", operation_id = "createChat", tag = "chats", security(("bearer" = [])),
     request_body = NewChat, responses(
         (status = 201, description = "Created", body = ChatView),
         (status = 400, description = "`invalid_request`", body = ErrorBody),
@@ -68,7 +68,7 @@ pub async fn create(
 }
 
 /// The caller's chats, most recently active first.
-#[utoipa::path(get, path = "/api/v1/chats", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/chats", operation_id = "listChats", tag = "chats", security(("bearer" = [])),
     params(PageQuery), responses((status = 200, description = "A page of chats", body = ChatPage)))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -82,7 +82,7 @@ pub async fn list(
 }
 
 /// One chat (another user's is a 404).
-#[utoipa::path(get, path = "/api/v1/chats/{id}", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/chats/{id}", operation_id = "getChat", tag = "chats", security(("bearer" = [])),
     params(("id" = i64, Path,)), responses(
         (status = 200, description = "The chat", body = ChatView),
         (status = 404, description = "`not_found`", body = ErrorBody)))]
@@ -97,7 +97,7 @@ pub async fn get(
 }
 
 /// Rename a chat or change its model or system prompt.
-#[utoipa::path(patch, path = "/api/v1/chats/{id}", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/chats/{id}", operation_id = "updateChat", tag = "chats", security(("bearer" = [])),
     params(("id" = i64, Path,)), request_body = ChatPatch, responses(
         (status = 200, description = "Changed", body = ChatView),
         (status = 400, description = "`invalid_request`", body = ErrorBody),
@@ -122,7 +122,7 @@ pub async fn update(
 }
 
 /// Delete a chat (soft: it disappears for its owner).
-#[utoipa::path(delete, path = "/api/v1/chats/{id}", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/chats/{id}", operation_id = "deleteChat", tag = "chats", security(("bearer" = [])),
     params(("id" = i64, Path,)), responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "`not_found`", body = ErrorBody)))]
@@ -137,7 +137,7 @@ pub async fn delete(
 }
 
 /// A chat's messages, oldest first (all branches; follow `parent_id`).
-#[utoipa::path(get, path = "/api/v1/chats/{id}/messages", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/chats/{id}/messages", operation_id = "listChatMessages", tag = "chats", security(("bearer" = [])),
     params(("id" = i64, Path,), PageQuery), responses(
         (status = 200, description = "A page of messages", body = MessagePage),
         (status = 404, description = "`not_found`", body = ErrorBody)))]
@@ -182,7 +182,7 @@ fn frame(event: ChatStreamEvent) -> bytes::Bytes {
 /// then `event: done` (the saved answer, usage, cost) or `event: error`. With `stream: false`:
 /// one JSON reply. Failures before the first token are retried on other keys, then answered
 /// with 502/503/504; the question and a failed answer are stored either way.
-#[utoipa::path(post, path = "/api/v1/chats/{id}/messages", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/chats/{id}/messages", operation_id = "sendChatMessage", tag = "chats", security(("bearer" = [])),
     params(("id" = i64, Path,)), request_body = SendMessage, responses(
         (status = 200, description = "The answer: an event stream (`text/event-stream`), or with `stream: false` this JSON", body = MessageReply),
         (status = 400, description = "`invalid_request` (empty content, parameter out of range, a `max_tokens` that could cost more than 10^15 credits), `context_length_exceeded`", body = ErrorBody),

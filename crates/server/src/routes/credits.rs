@@ -52,7 +52,7 @@ fn kind(kind: Option<&str>) -> Result<Option<EntryKind>, ApiError> {
 }
 
 /// The caller's balance, what is held by requests in flight, and their tier.
-#[utoipa::path(get, path = "/api/v1/credits", tag = "credits", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/credits", operation_id = "getCredits", tag = "credits", security(("bearer" = [])),
     responses((status = 200, description = "The caller's credits", body = Credits),
         (status = 401, description = "Missing or bad token", body = ErrorBody)))]
 pub async fn get(
@@ -65,7 +65,7 @@ pub async fn get(
 }
 
 /// The caller's ledger entries, newest first.
-#[utoipa::path(get, path = "/api/v1/credits/ledger", tag = "credits", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/credits/ledger", operation_id = "listLedgerEntries", tag = "credits", security(("bearer" = [])),
     params(OwnLedgerQuery), responses(
         (status = 200, description = "A page of entries", body = EntryPage),
         (status = 400, description = "`invalid_query`", body = ErrorBody),
@@ -87,7 +87,7 @@ pub async fn own_ledger(
 }
 
 /// Every entry, newest first, filtered by user, kind and time.
-#[utoipa::path(get, path = "/api/v1/admin/ledger", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/ledger", operation_id = "adminListLedgerEntries", tag = "admin", security(("bearer" = [])),
     params(LedgerQuery), responses(
         (status = 200, description = "A page of entries", body = EntryPage),
         (status = 400, description = "`invalid_query`", body = ErrorBody),
@@ -130,7 +130,7 @@ pub struct AdjustmentResult {
 
 /// Adds credits to a user's balance or takes them: one ledger entry (the ledger is never
 /// edited). 201 when written, 200 when `idempotency_key` was used before.
-#[utoipa::path(post, path = "/api/v1/admin/users/{id}/credits", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/credits", operation_id = "adminAdjustCredits", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path,)), request_body = Adjustment, responses(
         (status = 201, description = "Written", body = AdjustmentResult),
         (status = 200, description = "Replayed: the first adjustment with this key", body = AdjustmentResult),
@@ -177,7 +177,7 @@ pub struct MonthQuery {
 
 /// Checks in for today (a calendar day in the site's time zone): once a day, with the
 /// check-in reward from settings and a streak of consecutive days.
-#[utoipa::path(post, path = "/api/v1/check-ins", tag = "credits", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/check-ins", operation_id = "checkIn", tag = "credits", security(("bearer" = [])),
     responses(
         (status = 201, description = "Checked in", body = CheckedIn),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
@@ -199,7 +199,7 @@ pub async fn check_in(
 }
 
 /// The days of a month the caller checked in, whether today is done, and the current streak.
-#[utoipa::path(get, path = "/api/v1/check-ins", tag = "credits", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/check-ins", operation_id = "listCheckIns", tag = "credits", security(("bearer" = [])),
     params(MonthQuery), responses(
         (status = 200, description = "The month", body = Month),
         (status = 400, description = "`invalid_request` (`month` not YYYY-MM)", body = ErrorBody),
@@ -231,7 +231,7 @@ pub struct TierChange {
 }
 
 /// Sets a user's tier (free, vip, svip) and its expiry.
-#[utoipa::path(put, path = "/api/v1/admin/users/{id}/tier", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/admin/users/{id}/tier", operation_id = "adminSetTier", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path,)), request_body = TierChange, responses(
         (status = 200, description = "The user's credits and tier", body = Credits),
         (status = 400, description = "`invalid_request` (`expires_at` in the past), `invalid_body`", body = ErrorBody),
@@ -282,7 +282,7 @@ pub struct UsageReportQuery {
 
 /// The caller's requests, tokens, images and credits over a date range (at most 366 days),
 /// grouped by day, model or API key.
-#[utoipa::path(get, path = "/api/v1/usage", tag = "credits", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/usage", operation_id = "getUsageReport", tag = "credits", security(("bearer" = [])),
     params(OwnUsageQuery), responses(
         (status = 200, description = "The report", body = Report),
         (status = 400, description = "`invalid_query`; `invalid_request` (`from` after `to`, range too long, `group_by=user`)", body = ErrorBody),
@@ -316,7 +316,7 @@ pub async fn own_usage(
 
 /// Everyone's (or one user's) requests, tokens, images and credits over a date range, grouped
 /// by day, model, API key or user.
-#[utoipa::path(get, path = "/api/v1/admin/usage", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/usage", operation_id = "adminGetUsageReport", tag = "admin", security(("bearer" = [])),
     params(UsageReportQuery), responses(
         (status = 200, description = "The report", body = Report),
         (status = 400, description = "`invalid_query`; `invalid_request` (`from` after `to`, range too long)", body = ErrorBody),

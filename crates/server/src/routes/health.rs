@@ -17,7 +17,7 @@ pub struct Health {
 
 /// The process is up. Touches nothing (no database, no lock): a worker that answers this is
 /// not stuck.
-#[utoipa::path(get, path = "/healthz", tag = "health",
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "health",
     responses((status = 200, description = "Alive", body = Health)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
@@ -27,7 +27,7 @@ pub async fn healthz() -> HttpResponse {
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The process can reach its database (answered within two seconds either way).
-#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "health", responses(
     (status = 200, description = "Ready", body = Health),
     (status = 503, description = "Database unreachable or not answering", body = ErrorBody)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -108,7 +108,7 @@ fn view(images: Images, base: &str) -> ImagesView {
 
 /// Generate images from a prompt (OpenAI dall-e / gpt-image, Stability stable-image or v1
 /// text-to-image, whichever serves the model). Every image is stored and served at `url`.
-#[utoipa::path(post, path = "/api/v1/images/generations", tag = "images", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/images/generations", operation_id = "generateImages", tag = "images", security(("bearer" = [])),
     request_body = GenerateImages,
     responses(
         (status = 200, description = "The images", body = ImagesView),
@@ -155,7 +155,7 @@ fn check_length(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
 /// `prompt`, the source as an `image` file part (or `image_file_id` of an upload), an optional
 /// PNG `mask`, `n`, `size`, `strength` (0 to 1, Stability), `seed`, `negative_prompt`,
 /// `response_format` (`url` or `b64_json`).
-#[utoipa::path(post, path = "/api/v1/images/edits", tag = "images", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/images/edits", operation_id = "editImage", tag = "images", security(("bearer" = [])),
     request_body(content_type = "multipart/form-data", content = Object),
     responses(
         (status = 200, description = "The images", body = ImagesView),
@@ -220,7 +220,7 @@ pub async fn edits(
 /// Upload an image (PNG, JPEG or WebP, told by its content; at most `files.max_upload_bytes`)
 /// as the `file` part of a `multipart/form-data` body. Use its id as an edit's `image_file_id`,
 /// or its url in a message.
-#[utoipa::path(post, path = "/api/v1/uploads", tag = "images", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/uploads", operation_id = "uploadImage", tag = "images", security(("bearer" = [])),
     request_body(content_type = "multipart/form-data", content = Object),
     responses(
         (status = 201, description = "Stored", body = UploadView),
@@ -263,7 +263,7 @@ pub async fn upload(
 
 /// A stored file. Its id is the permission (128 random bits), so this needs no token and can be
 /// an `<img src>`.
-#[utoipa::path(get, path = "/files/{id}", tag = "images",
+#[utoipa::path(get, path = "/files/{id}", operation_id = "getFile", tag = "images",
     params(("id" = String, Path, description = "32 hex characters")),
     responses(
         (status = 200, description = "The file, with its content type", content_type = "application/octet-stream", body = Vec<u8>),

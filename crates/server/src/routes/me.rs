@@ -10,7 +10,7 @@ use crate::routes::views::UserView;
 use crate::state::AppState;
 
 /// The caller's own account.
-#[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])), responses(
+#[utoipa::path(get, path = "/api/v1/me", operation_id = "getMe", tag = "me", security(("bearer" = [])), responses(
     (status = 200, description = "The account", body = UserView),
     (status = 401, description = "Not logged in", body = ErrorBody)))]
 pub async fn get(Caller(principal): Caller) -> web::Json<UserView> {
@@ -28,7 +28,7 @@ pub struct ProfileUpdate {
 }
 
 /// Change the caller's nickname or avatar.
-#[utoipa::path(patch, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/me", operation_id = "updateMe", tag = "me", security(("bearer" = [])),
     request_body = ProfileUpdate, responses(
         (status = 200, description = "Updated account", body = UserView),
         (status = 400, description = "`invalid_request` (nickname or avatar_url)", body = ErrorBody),
@@ -61,7 +61,7 @@ pub struct PasswordChange {
 }
 
 /// Change the caller's password. Every other session of the account ends; this one stays.
-#[utoipa::path(put, path = "/api/v1/me/password", tag = "me", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/me/password", operation_id = "changePassword", tag = "me", security(("bearer" = [])),
     request_body = PasswordChange, responses(
         (status = 204, description = "Changed"),
         (status = 400, description = "`invalid_password`, `password_too_common`", body = ErrorBody),

@@ -24,7 +24,7 @@ pub struct ModelList {
 }
 
 /// The models the caller may use, with their prices.
-#[utoipa::path(get, path = "/api/v1/models", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/models", operation_id = "listModels", tag = "chats", security(("bearer" = [])),
     responses(
         (status = 200, description = "Enabled models the caller's tier (and API key) allows", body = PublicModelList),
         (status = 401, description = "Not logged in", body = ErrorBody)))]
@@ -49,7 +49,7 @@ async fn reload(state: &AppState) -> Result<(), ApiError> {
 }
 
 /// Every catalog entry, enabled or not.
-#[utoipa::path(get, path = "/api/v1/admin/models", tag = "providers", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/models", operation_id = "adminListModels", tag = "providers", security(("bearer" = [])),
     responses((status = 200, description = "The catalog", body = ModelList),
         (status = 403, description = "`forbidden`", body = ErrorBody)))]
 pub async fn list(
@@ -62,7 +62,7 @@ pub async fn list(
 }
 
 /// Add a model to the catalog.
-#[utoipa::path(post, path = "/api/v1/admin/models", tag = "providers", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/models", operation_id = "adminCreateModel", tag = "providers", security(("bearer" = [])),
     request_body = NewModel, responses(
         (status = 201, description = "Added", body = ModelView),
         (status = 400, description = "`invalid_request`", body = ErrorBody),
@@ -78,7 +78,7 @@ pub async fn create(
 }
 
 /// One catalog entry.
-#[utoipa::path(get, path = "/api/v1/admin/models/{id}", tag = "providers", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/models/{id}", operation_id = "adminGetModel", tag = "providers", security(("bearer" = [])),
     params(("id" = i64, Path,)), responses(
         (status = 200, description = "The model", body = ModelView),
         (status = 404, description = "`model_not_found`", body = ErrorBody)))]
@@ -91,7 +91,7 @@ pub async fn get(
 }
 
 /// Change a catalog entry.
-#[utoipa::path(patch, path = "/api/v1/admin/models/{id}", tag = "providers", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/admin/models/{id}", operation_id = "adminUpdateModel", tag = "providers", security(("bearer" = [])),
     params(("id" = i64, Path,)), request_body = ModelPatch, responses(
         (status = 200, description = "Changed", body = ModelView),
         (status = 400, description = "`invalid_request`", body = ErrorBody),
@@ -108,7 +108,7 @@ pub async fn update(
 }
 
 /// Remove a catalog entry (past messages keep its name).
-#[utoipa::path(delete, path = "/api/v1/admin/models/{id}", tag = "providers", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/admin/models/{id}", operation_id = "adminDeleteModel", tag = "providers", security(("bearer" = [])),
     params(("id" = i64, Path,)), responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "`model_not_found`", body = ErrorBody)))]

@@ -91,7 +91,7 @@ struct Delta<'a> {
 /// `chat.completion.chunk` events and `data: [DONE]`; `stream_options.include_usage` adds the
 /// usage chunk. Fields Confab does not interpret (tools, response_format, ...) are passed to
 /// OpenAI-format providers.
-#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/chat/completions", operation_id = "createChatCompletion", tag = "openai", security(("bearer" = [])),
     request_body(content = Object, description = "OpenAI's chat completion request"),
     responses(
         (status = 200, description = "`chat.completion`, or a stream of `chat.completion.chunk`", body = Object),
@@ -195,7 +195,7 @@ pub async fn chat_completions(
 }
 
 /// Lists the models, in OpenAI's shape.
-#[utoipa::path(get, path = "/v1/models", tag = "openai", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/models", operation_id = "listOpenAiModels", tag = "openai", security(("bearer" = [])),
     responses((status = 200, description = "`{object: list, data: [model]}`", body = Object),
         (status = 401, description = "Missing or bad token", body = ErrorBody)))]
 pub async fn models(
@@ -221,7 +221,7 @@ pub async fn models(
 }
 
 /// One model, in OpenAI's shape.
-#[utoipa::path(get, path = "/v1/models/{model}", tag = "openai", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/models/{model}", operation_id = "getOpenAiModel", tag = "openai", security(("bearer" = [])),
     params(("model" = String, Path,)),
     responses((status = 200, description = "The model", body = Object),
         (status = 404, description = "`model_not_found`", body = ErrorBody)))]
@@ -258,7 +258,7 @@ struct OpenAiImage {
 
 /// Generates images, in OpenAI's shape (`{created, data: [{url | b64_json, revised_prompt}]}`).
 /// URLs point at this server's stored copies.
-#[utoipa::path(post, path = "/v1/images/generations", tag = "openai", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/images/generations", operation_id = "createImage", tag = "openai", security(("bearer" = [])),
     request_body(content = GenerateImages, description = "OpenAI's image generation request"),
     responses(
         (status = 200, description = "`{created, data}`", body = Object),

@@ -36,7 +36,7 @@ async fn reload(state: &AppState) -> Result<(), ApiError> {
 }
 
 /// List provider keys, highest priority first.
-#[utoipa::path(get, path = "/api/v1/admin/provider-keys", tag = "providers", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/provider-keys", operation_id = "adminListProviderKeys", tag = "providers", security(("bearer" = [])),
     params(KeyListQuery), responses(
         (status = 200, description = "A page of keys (secrets masked)", body = ProviderKeyPage),
         (status = 403, description = "`forbidden`", body = ErrorBody)))]
@@ -54,7 +54,7 @@ pub async fn list(
 }
 
 /// Add a provider key. The secret is encrypted (AES-256-GCM) and never shown again.
-#[utoipa::path(post, path = "/api/v1/admin/provider-keys", tag = "providers", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/provider-keys", operation_id = "adminCreateProviderKey", tag = "providers", security(("bearer" = [])),
     request_body = NewProviderKey, responses(
         (status = 201, description = "Added", body = ProviderKeyView),
         (status = 400, description = "`invalid_request` (see `param`) or `invalid_body`", body = ErrorBody),
@@ -77,7 +77,7 @@ pub async fn create(
 }
 
 /// One provider key.
-#[utoipa::path(get, path = "/api/v1/admin/provider-keys/{id}", tag = "providers", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/provider-keys/{id}", operation_id = "adminGetProviderKey", tag = "providers", security(("bearer" = [])),
     params(("id" = i64, Path,)), responses(
         (status = 200, description = "The key", body = ProviderKeyView),
         (status = 404, description = "`not_found`", body = ErrorBody)))]
@@ -91,7 +91,7 @@ pub async fn get(
 }
 
 /// Change a provider key; absent fields stay. `status: enabled` brings back a disabled key.
-#[utoipa::path(patch, path = "/api/v1/admin/provider-keys/{id}", tag = "providers", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/admin/provider-keys/{id}", operation_id = "adminUpdateProviderKey", tag = "providers", security(("bearer" = [])),
     params(("id" = i64, Path,)), request_body = ProviderKeyPatch, responses(
         (status = 200, description = "Changed", body = ProviderKeyView),
         (status = 400, description = "`invalid_request`", body = ErrorBody),
@@ -115,7 +115,7 @@ pub async fn update(
 }
 
 /// Remove a provider key.
-#[utoipa::path(delete, path = "/api/v1/admin/provider-keys/{id}", tag = "providers", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/admin/provider-keys/{id}", operation_id = "adminDeleteProviderKey", tag = "providers", security(("bearer" = [])),
     params(("id" = i64, Path,)), responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "`not_found`", body = ErrorBody)))]
@@ -130,7 +130,7 @@ pub async fn delete(
 }
 
 /// Call the provider with this key: reachability, latency, models, balance.
-#[utoipa::path(post, path = "/api/v1/admin/provider-keys/{id}/check", tag = "providers", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/provider-keys/{id}/check", operation_id = "adminCheckProviderKey", tag = "providers", security(("bearer" = [])),
     params(("id" = i64, Path,)), responses(
         (status = 200, description = "What the provider answered (a failed check is still 200)", body = KeyCheck),
         (status = 404, description = "`not_found`", body = ErrorBody)))]

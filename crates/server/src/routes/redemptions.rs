@@ -62,7 +62,7 @@ pub struct CodesQuery {
 
 /// Redeem a card code: credits, or days of vip / svip. Each code works once, whoever else
 /// tries it at the same moment. Repeated failures are answered with 429 for a while.
-#[utoipa::path(post, path = "/api/v1/redemptions", tag = "credits", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/redemptions", operation_id = "redeemCode", tag = "credits", security(("bearer" = [])),
     request_body = Redeem, responses(
         (status = 200, description = "Redeemed: what was granted and the account after", body = Redeemed),
         (status = 404, description = "`redemption_code_not_found`", body = ErrorBody),
@@ -115,7 +115,7 @@ pub async fn redeem(
 }
 
 /// The codes the caller has redeemed, newest first.
-#[utoipa::path(get, path = "/api/v1/redemptions", tag = "credits", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/redemptions", operation_id = "listRedemptions", tag = "credits", security(("bearer" = [])),
     params(PageQuery), responses((status = 200, description = "A page of codes", body = CodePage)))]
 pub async fn own(
     state: web::Data<AppState>,
@@ -133,7 +133,7 @@ pub async fn own(
 
 /// Create a batch of codes. The codes are in this response only (stored hashed), as JSON or,
 /// with `?format=csv`, as a CSV file.
-#[utoipa::path(post, path = "/api/v1/admin/redemption-codes", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/redemption-codes", operation_id = "adminCreateRedemptionCodes", tag = "admin", security(("bearer" = [])),
     params(CreateQuery), request_body = NewBatch, responses(
         (status = 201, description = "The batch and its codes (or `text/csv`)", body = CreatedBatch),
         (status = 400, description = "`invalid_request` (see `param`), `invalid_query`", body = ErrorBody),
@@ -187,7 +187,7 @@ fn to_csv(created: &CreatedBatch) -> String {
 }
 
 /// Codes with their status (unused, used, voided, expired), newest first.
-#[utoipa::path(get, path = "/api/v1/admin/redemption-codes", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/redemption-codes", operation_id = "adminListRedemptionCodes", tag = "admin", security(("bearer" = [])),
     params(CodesQuery), responses(
         (status = 200, description = "A page of codes", body = CodePage),
         (status = 403, description = "`forbidden`", body = ErrorBody)))]
@@ -208,7 +208,7 @@ pub async fn list(
 }
 
 /// Void one unused code.
-#[utoipa::path(post, path = "/api/v1/admin/redemption-codes/{id}/void", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/redemption-codes/{id}/void", operation_id = "adminVoidRedemptionCode", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path,)), responses(
         (status = 200, description = "The code, voided", body = CodeView),
         (status = 404, description = "`redemption_code_not_found`", body = ErrorBody),
@@ -224,7 +224,7 @@ pub async fn void(
 }
 
 /// Batches, newest first.
-#[utoipa::path(get, path = "/api/v1/admin/redemption-batches", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/redemption-batches", operation_id = "adminListRedemptionBatches", tag = "admin", security(("bearer" = [])),
     params(PageQuery), responses((status = 200, description = "A page of batches", body = BatchPage)))]
 pub async fn batches(
     state: web::Data<AppState>,
@@ -237,7 +237,7 @@ pub async fn batches(
 }
 
 /// Void every unused code of a batch.
-#[utoipa::path(post, path = "/api/v1/admin/redemption-batches/{id}/void", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/redemption-batches/{id}/void", operation_id = "adminVoidRedemptionBatch", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path,)), responses(
         (status = 200, description = "How many codes were voided", body = Voided),
         (status = 404, description = "`redemption_code_not_found`: no such batch", body = ErrorBody)))]

@@ -27,7 +27,7 @@ pub struct PublicSettings {
 }
 
 /// The site's public settings.
-#[utoipa::path(get, path = "/api/v1/settings", tag = "settings", responses(
+#[utoipa::path(get, path = "/api/v1/settings", operation_id = "getPublicSettings", tag = "settings", responses(
     (status = 200, description = "Public settings", body = PublicSettings)))]
 pub async fn public(state: web::Data<AppState>) -> Result<web::Json<PublicSettings>, ApiError> {
     let settings = state.accounts.site_settings(&state.db).await?;
@@ -43,7 +43,7 @@ pub async fn public(state: web::Data<AppState>) -> Result<web::Json<PublicSettin
 }
 
 /// All site settings.
-#[utoipa::path(get, path = "/api/v1/admin/settings", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/settings", operation_id = "adminGetSettings", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, description = "Settings", body = SiteSettings),
         (status = 403, description = "`forbidden`", body = ErrorBody)))]
@@ -55,7 +55,7 @@ pub async fn admin_get(
 }
 
 /// Change site settings; absent fields keep their value. Applies at once, no restart.
-#[utoipa::path(put, path = "/api/v1/admin/settings", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/admin/settings", operation_id = "adminUpdateSettings", tag = "admin", security(("bearer" = [])),
     request_body = SiteSettingsPatch, responses(
         (status = 200, description = "Settings after the change", body = SiteSettings),
         (status = 400, description = "`invalid_request`, `invalid_body`", body = ErrorBody),

@@ -19,7 +19,7 @@ pub struct SetupRequest {
 }
 
 /// Create the first admin. Works only while no user exists.
-#[utoipa::path(post, path = "/api/v1/setup", tag = "accounts", request_body = SetupRequest,
+#[utoipa::path(post, path = "/api/v1/setup", operation_id = "setup", tag = "accounts", request_body = SetupRequest,
     responses(
         (status = 201, description = "Admin created", body = UserView),
         (status = 400, description = "Invalid username, password or email", body = ErrorBody),
