@@ -120,3 +120,24 @@ async fn every_operation_has_a_unique_operation_id_and_a_tag() {
         }
     }
 }
+
+#[tokio::test]
+async fn error_codes_are_an_enum_clients_can_switch_on() {
+    let app = spawn_app().await;
+    let doc = expect_status(app.get("/openapi.json", None).await, StatusCode::OK).await;
+    let codes = doc["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"]
+        .as_array()
+        .expect("the error code is an enum");
+    for code in [
+        "invalid_credentials",
+        "daily_limit_reached",
+        "payment_gateway_error",
+        "internal_error",
+    ] {
+        assert!(
+            codes.iter().any(|c| c == code),
+            "{code} missing from {codes:?}"
+        );
+    }
+    assert_eq!(codes.len(), confab_core::Code::ALL.len());
+}

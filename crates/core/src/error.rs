@@ -79,6 +79,73 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, in declaration order (the OpenAPI document lists them as an enum).
+    pub const ALL: [Code; 63] = [
+        Code::InvalidJson,
+        Code::InvalidBody,
+        Code::InvalidQuery,
+        Code::InvalidRequest,
+        Code::InvalidUsername,
+        Code::InvalidPassword,
+        Code::PasswordTooCommon,
+        Code::InvalidEmail,
+        Code::InvalidCode,
+        Code::EmailCodeRequired,
+        Code::ContextLengthExceeded,
+        Code::InvalidImage,
+        Code::Unauthorized,
+        Code::InvalidToken,
+        Code::TokenExpired,
+        Code::TokenRevoked,
+        Code::InvalidCredentials,
+        Code::InvalidRefreshToken,
+        Code::InvalidApiKey,
+        Code::ApiKeyExpired,
+        Code::ApiKeyDisabled,
+        Code::InsufficientCredits,
+        Code::CreditLimitReached,
+        Code::Forbidden,
+        Code::AccountDisabled,
+        Code::RegistrationClosed,
+        Code::TierRequired,
+        Code::ModelNotAllowed,
+        Code::ApiKeyNotAllowed,
+        Code::IpNotAllowed,
+        Code::ChatNotAllowed,
+        Code::NotFound,
+        Code::RedemptionCodeNotFound,
+        Code::ModelNotFound,
+        Code::MethodNotAllowed,
+        Code::AlreadyInitialized,
+        Code::AlreadyCheckedIn,
+        Code::UsernameTaken,
+        Code::EmailTaken,
+        Code::LastAdmin,
+        Code::Conflict,
+        Code::RedemptionCodeUsed,
+        Code::RedemptionCodeExpired,
+        Code::RedemptionCodeVoided,
+        Code::BalanceLimitExceeded,
+        Code::ProductUnavailable,
+        Code::ChannelUnavailable,
+        Code::PurchaseLimitReached,
+        Code::OrderNotRefundable,
+        Code::OrderNotPending,
+        Code::RefundExceedsPaid,
+        Code::PayloadTooLarge,
+        Code::UnsupportedMediaType,
+        Code::UnsupportedFileType,
+        Code::RateLimited,
+        Code::DailyLimitReached,
+        Code::Internal,
+        Code::EmailDeliveryFailed,
+        Code::ServiceUnavailable,
+        Code::NoProviderAvailable,
+        Code::UpstreamError,
+        Code::UpstreamTimeout,
+        Code::PaymentGatewayError,
+    ];
+
     /// The machine-readable code string clients switch on.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -252,5 +319,91 @@ mod tests {
         assert_eq!(Code::Forbidden.error_type(), "permission_error");
         assert_eq!(Code::InsufficientCredits.status(), 402);
         assert_eq!(Code::InsufficientCredits.error_type(), "insufficient_quota");
+    }
+}
+
+#[cfg(test)]
+mod all_codes {
+    use super::Code;
+
+    /// Fails to compile when a code is added without a place here, and fails when `ALL`
+    /// misses one.
+    fn position(code: Code) -> usize {
+        match code {
+            Code::InvalidJson => 0,
+            Code::InvalidBody => 1,
+            Code::InvalidQuery => 2,
+            Code::InvalidRequest => 3,
+            Code::InvalidUsername => 4,
+            Code::InvalidPassword => 5,
+            Code::PasswordTooCommon => 6,
+            Code::InvalidEmail => 7,
+            Code::InvalidCode => 8,
+            Code::EmailCodeRequired => 9,
+            Code::ContextLengthExceeded => 10,
+            Code::InvalidImage => 11,
+            Code::Unauthorized => 12,
+            Code::InvalidToken => 13,
+            Code::TokenExpired => 14,
+            Code::TokenRevoked => 15,
+            Code::InvalidCredentials => 16,
+            Code::InvalidRefreshToken => 17,
+            Code::InvalidApiKey => 18,
+            Code::ApiKeyExpired => 19,
+            Code::ApiKeyDisabled => 20,
+            Code::InsufficientCredits => 21,
+            Code::CreditLimitReached => 22,
+            Code::Forbidden => 23,
+            Code::AccountDisabled => 24,
+            Code::RegistrationClosed => 25,
+            Code::TierRequired => 26,
+            Code::ModelNotAllowed => 27,
+            Code::ApiKeyNotAllowed => 28,
+            Code::IpNotAllowed => 29,
+            Code::ChatNotAllowed => 30,
+            Code::NotFound => 31,
+            Code::RedemptionCodeNotFound => 32,
+            Code::ModelNotFound => 33,
+            Code::MethodNotAllowed => 34,
+            Code::AlreadyInitialized => 35,
+            Code::AlreadyCheckedIn => 36,
+            Code::UsernameTaken => 37,
+            Code::EmailTaken => 38,
+            Code::LastAdmin => 39,
+            Code::Conflict => 40,
+            Code::RedemptionCodeUsed => 41,
+            Code::RedemptionCodeExpired => 42,
+            Code::RedemptionCodeVoided => 43,
+            Code::BalanceLimitExceeded => 44,
+            Code::ProductUnavailable => 45,
+            Code::ChannelUnavailable => 46,
+            Code::PurchaseLimitReached => 47,
+            Code::OrderNotRefundable => 48,
+            Code::OrderNotPending => 49,
+            Code::RefundExceedsPaid => 50,
+            Code::PayloadTooLarge => 51,
+            Code::UnsupportedMediaType => 52,
+            Code::UnsupportedFileType => 53,
+            Code::RateLimited => 54,
+            Code::DailyLimitReached => 55,
+            Code::Internal => 56,
+            Code::EmailDeliveryFailed => 57,
+            Code::ServiceUnavailable => 58,
+            Code::NoProviderAvailable => 59,
+            Code::UpstreamError => 60,
+            Code::UpstreamTimeout => 61,
+            Code::PaymentGatewayError => 62,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_code_once() {
+        for (index, code) in Code::ALL.iter().enumerate() {
+            assert_eq!(position(*code), index, "{code:?}");
+        }
+        let mut names: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Code::ALL.len());
     }
 }

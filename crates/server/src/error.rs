@@ -29,10 +29,23 @@ impl ErrorBody {
     }
 }
 
+/// Every code the server can answer with, as an enum in the document.
+fn error_code_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "Machine-readable code, e.g. `invalid_credentials`: one of a fixed set clients switch on.",
+        ))
+        .enum_values(Some(Code::ALL.iter().map(|code| code.as_str())))
+        .examples(["invalid_credentials"])
+        .build()
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Machine-readable code, e.g. `invalid_credentials`.
-    #[schema(example = "invalid_credentials")]
+    /// Machine-readable code, e.g. `invalid_credentials`: one of a fixed set clients switch on.
+    #[schema(schema_with = error_code_schema)]
     pub code: &'static str,
     /// For people; never contains internals.
     #[schema(example = "wrong username, email or password")]
