@@ -1,0 +1,81 @@
+// A frontend's first steps, typed by the client generated from openapi/openapi.json: set up,
+// register, log in, refresh, make a chat and read its history, make an API key, redeem a card
+// code, read the ledger, and read an error's typed code. Any failed step exits non-zero.
+import createClient from "openapi-fetch";
+import type { components, paths } from "./confab.js";
+
+type ErrorCode = components["schemas"]["ErrorDetail"]["code"];
+
+const base = process.env.CONFAB_URL ?? "http://127.0.0.1:18181";
+const api = createClient<paths>({ baseUrl: base });
+
+function check(condition: boolean, what: string): asserts condition {
+  if (!condition) {
+    throw new Error(`step failed: ${what}`);
+  }
+}
+
+function auth(token: string) {
+  return { headers: { Authorization: `Bearer ${token}` } };
+}
+
+async function main(): Promise<void> {
+  const admin = { username: "tsadmin", password: "ts-admin-passphrase-1" };
+  const setup = await api.POST("/api/v1/setup", { body: admin });
+  check(setup.response.status === 201, `setup answered ${setup.response.status}`);
+  const adminLogin = await api.POST("/api/v1/auth/login", { body: admin });
+  check(adminLogin.data !== undefined, "admin login");
+  const adminToken = adminLogin.data.access_token;
+
+  const user = { username: "tsuser", password: "ts-user-passphrase-1" };
+  const registered = await api.POST("/api/v1/auth/register", { body: user });
+  check(registered.response.status === 201, `register answered ${registered.response.status}`);
+  const login = await api.POST("/api/v1/auth/login", { body: user });
+  check(login.data !== undefined, "user login");
+  const refreshed = await api.POST("/api/v1/auth/refresh", {
+    body: { refresh_token: login.data.refresh_token },
+  });
+  check(refreshed.data !== undefined, "refresh");
+  const token = refreshed.data.access_token;
+  check(refreshed.data.user.username === "tsuser", "the refreshed pair is the user's");
+
+  const chat = await api.POST("/api/v1/chats", { body: { title: "From TypeScript" }, ...auth(token) });
+  check(chat.data !== undefined, "create a chat");
+  const history = await api.GET("/api/v1/chats/{id}/messages", {
+    params: { path: { id: chat.data.id } },
+    ...auth(token),
+  });
+  check(history.data !== undefined && history.data.items.length === 0, "an empty history");
+
+  const key = await api.POST("/api/v1/keys", { body: { name: "ts" }, ...auth(token) });
+  check(key.data !== undefined && key.data.secret.startsWith("sk-"), "an API key, shown once");
+
+  const batch = await api.POST("/api/v1/admin/redemption-codes", {
+    body: { kind: "credits", amount: 42, quantity: 1 },
+    ...auth(adminToken),
+  });
+  check(batch.data !== undefined, "a card code batch");
+  const code = batch.data.codes[0];
+  check(code !== undefined, "the batch has a code");
+  const redeemed = await api.POST("/api/v1/redemptions", { body: { code }, ...auth(token) });
+  check(redeemed.data !== undefined && redeemed.data.credits.balance === 42, "the code redeemed");
+
+  const ledger = await api.GET("/api/v1/credits/ledger", { ...auth(token) });
+  check(ledger.data !== undefined, "the ledger");
+  const entry = ledger.data.items[0];
+  check(entry !== undefined && entry.amount === 42 && entry.kind === "redemption", "a redemption entry");
+
+  const wrong = await api.POST("/api/v1/auth/login", {
+    body: { username: "tsuser", password: "not-the-password" },
+  });
+  check(wrong.error !== undefined, "a wrong password is refused");
+  const refused: ErrorCode = wrong.error.error.code;
+  check(refused === "invalid_credentials", `the typed error code is ${refused}`);
+
+  console.log("ts client: every step passed");
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
