@@ -15,10 +15,10 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     /// 1-based page number.
-    #[param(example = 1)]
+    #[param(example = 1, minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u64>,
     /// Items per page, 1-100.
-    #[param(example = 20)]
+    #[param(example = 20, minimum = 1, maximum = 100)]
     pub page_size: Option<u64>,
     /// Part of a username, email or nickname.
     pub q: Option<String>,

@@ -22,7 +22,11 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Which page, from 1.
+    #[param(minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u64>,
+    /// Items per page, 1 to 100 (20 when absent).
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u64>,
 }
 

@@ -21,7 +21,11 @@ page_schema!(EntryPage, EntryView);
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OwnLedgerQuery {
+    /// Which page, from 1.
+    #[param(minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u64>,
+    /// Items per page, 1 to 100 (20 when absent).
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u64>,
     /// adjustment | registration_reward | check_in | redemption | usage | purchase | refund
     pub kind: Option<String>,
@@ -30,7 +34,11 @@ pub struct OwnLedgerQuery {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
+    /// Which page, from 1.
+    #[param(minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u64>,
+    /// Items per page, 1 to 100 (20 when absent).
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u64>,
     pub user_id: Option<i64>,
     /// adjustment | registration_reward | check_in | redemption | usage | purchase | refund
