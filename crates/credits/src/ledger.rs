@@ -75,7 +75,8 @@ pub struct NewEntry {
 pub struct EntryView {
     pub id: i64,
     pub user_id: i64,
-    /// adjustment | registration_reward | check_in | redemption | usage | purchase | refund
+    /// Why the balance changed.
+    #[schema(value_type = EntryKind)]
     pub kind: String,
     /// Signed: credits added (positive) or taken (negative).
     pub amount: i64,
@@ -121,7 +122,8 @@ pub struct Credits {
     pub held: i64,
     /// What a new request may spend: balance - held.
     pub available: i64,
-    /// free | vip | svip
+    /// The tier in effect now (a lapsed paid tier shows as free).
+    #[schema(value_type = crate::tiers::Tier)]
     pub tier: String,
     pub tier_expires_at: Option<DateTime<Utc>>,
 }
