@@ -183,13 +183,13 @@ pub struct OrderFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// 26 characters: `cf`, the UTC time to the second, 40 random bits. Letters and digits only,
-/// which every gateway accepts (WeChat: 6 to 32).
-fn new_out_trade_no(now: DateTime<Utc>) -> String {
+/// 26 characters: a two-letter `prefix`, the UTC time to the second, 40 random bits. Letters
+/// and digits only, which every gateway accepts (WeChat: 6 to 32).
+pub(crate) fn new_number(prefix: &str, now: DateTime<Utc>) -> String {
     let mut bytes = [0u8; 5];
     rand::rng().fill_bytes(&mut bytes);
     let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("cf{}{random}", now.format("%Y%m%d%H%M%S"))
+    format!("{prefix}{}{random}", now.format("%Y%m%d%H%M%S"))
 }
 
 /// The channel an order goes through, and the pay type.
@@ -347,7 +347,7 @@ impl Payments {
             )));
         }
         let gateway = self.gateway(&channel)?;
-        let out_trade_no = new_out_trade_no(now);
+        let out_trade_no = new_number("cf", now);
         let expires_at = now + self.order_ttl;
         let request = PayRequest {
             out_trade_no: out_trade_no.clone(),

@@ -11,7 +11,6 @@ use confab_store::entity::payment_channel::{self, ChannelKind};
 use confab_store::entity::payment_event::{EventKind, EventOutcome};
 use confab_store::entity::payment_order::{self, OrderStatus};
 use confab_store::entity::payment_refund::{self, RefundStatus};
-use rand::RngCore;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QuerySelect,
@@ -88,13 +87,6 @@ pub struct Refunded {
     pub order: AdminOrder,
 }
 
-fn new_refund_no(now: DateTime<Utc>) -> String {
-    let mut bytes = [0u8; 5];
-    rand::rng().fill_bytes(&mut bytes);
-    let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("rf{}{random}", now.format("%Y%m%d%H%M%S"))
-}
-
 fn check_reason(reason: &str) -> Result<String, PaymentsError> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 200 {
@@ -164,7 +156,7 @@ where
     let row = payment_refund::ActiveModel {
         id: NotSet,
         order_id: Set(order.id),
-        refund_no: Set(new_refund_no(now)),
+        refund_no: Set(crate::orders::new_number("rf", now)),
         amount_cents: Set(amount),
         reason: Set(reason),
         status: Set(RefundStatus::Pending),

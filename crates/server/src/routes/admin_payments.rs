@@ -56,6 +56,18 @@ pub struct AdminOrdersQuery {
     pub to: Option<DateTime<Utc>>,
 }
 
+impl AdminOrdersQuery {
+    fn filter(&self) -> OrderFilter {
+        OrderFilter {
+            user_id: self.user_id,
+            status: self.status,
+            channel_id: self.channel_id,
+            from: self.from,
+            to: self.to,
+        }
+    }
+}
+
 /// Every product, on sale or not.
 #[utoipa::path(get, path = "/api/v1/admin/products", tag = "admin", operation_id = "adminListProducts",
     security(("bearer" = [])), params(PageQuery), responses(
@@ -233,13 +245,7 @@ pub async fn list_orders(
     query: Query<AdminOrdersQuery>,
 ) -> Result<web::Json<AdminOrderPage>, ApiError> {
     let page = PageRequest::new(query.page, query.page_size)?;
-    let filter = OrderFilter {
-        user_id: query.user_id,
-        status: query.status,
-        channel_id: query.channel_id,
-        from: query.from,
-        to: query.to,
-    };
+    let filter = query.filter();
     Ok(web::Json(
         orders::list_all(&state.db, &filter, page).await?.into(),
     ))
@@ -270,13 +276,7 @@ pub async fn export_orders(
     _admin: Admin,
     query: Query<AdminOrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = OrderFilter {
-        user_id: query.user_id,
-        status: query.status,
-        channel_id: query.channel_id,
-        from: query.from,
-        to: query.to,
-    };
+    let filter = query.filter();
     let csv = orders::export_csv(&state.db, &filter).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
