@@ -1,12 +1,14 @@
 // A frontend's first steps, typed by the client generated from openapi/openapi.json: set up,
-// register, log in, refresh, make a chat and read its history, make an API key, redeem a card
-// code, read the ledger, and read an error's typed code. Any failed step exits non-zero.
+// register, log in, refresh, make a chat, send a message (non-streamed) and read the history,
+// make an API key, redeem a card code, read the ledger, and read an error's typed code. Any
+// failed step exits non-zero. UPSTREAM_URL is an OpenAI-speaking fake provider.
 import createClient from "openapi-fetch";
 import type { components, paths } from "./confab.js";
 
 type ErrorCode = components["schemas"]["ErrorDetail"]["code"];
 
 const base = process.env.CONFAB_URL ?? "http://127.0.0.1:18181";
+const upstream = process.env.UPSTREAM_URL ?? "";
 const api = createClient<paths>({ baseUrl: base });
 
 function check(condition: boolean, what: string): asserts condition {
@@ -39,13 +41,43 @@ async function main(): Promise<void> {
   const token = refreshed.data.access_token;
   check(refreshed.data.user.username === "tsuser", "the refreshed pair is the user's");
 
-  const chat = await api.POST("/api/v1/chats", { body: { title: "From TypeScript" }, ...auth(token) });
+  // The admin puts a model behind the fake provider.
+  const model = await api.POST("/api/v1/admin/models", {
+    body: { name: "gpt-4o-mini", modality: "chat" },
+    ...auth(adminToken),
+  });
+  check(model.response.status === 201, `a model answered ${model.response.status}`);
+  const provider = await api.POST("/api/v1/admin/provider-keys", {
+    body: {
+      name: "fake",
+      kind: "openai",
+      base_url: upstream,
+      api_key: "sk-ts-fake-0123456789",
+      models: ["gpt-4o-mini"],
+    },
+    ...auth(adminToken),
+  });
+  check(provider.response.status === 201, `a provider key answered ${provider.response.status}`);
+
+  const chat = await api.POST("/api/v1/chats", {
+    body: { title: "From TypeScript", model: "gpt-4o-mini" },
+    ...auth(token),
+  });
   check(chat.data !== undefined, "create a chat");
+  const reply = await api.POST("/api/v1/chats/{id}/messages", {
+    params: { path: { id: chat.data.id } },
+    body: { content: "Hello?", stream: false },
+    ...auth(token),
+  });
+  check(reply.data !== undefined, `send a message: ${JSON.stringify(reply.error)}`);
+  check(reply.data.message.status === "complete" && reply.data.message.content.length > 0, "an answer");
   const history = await api.GET("/api/v1/chats/{id}/messages", {
     params: { path: { id: chat.data.id } },
     ...auth(token),
   });
-  check(history.data !== undefined && history.data.items.length === 0, "an empty history");
+  check(history.data !== undefined, "the history");
+  const roles = history.data.items.map((message) => message.role);
+  check(roles.join(",") === "user,assistant", `the history holds the turn: ${roles.join(",")}`);
 
   const key = await api.POST("/api/v1/keys", { body: { name: "ts" }, ...auth(token) });
   check(key.data !== undefined && key.data.secret.startsWith("sk-"), "an API key, shown once");
