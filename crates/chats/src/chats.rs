@@ -86,14 +86,30 @@ impl MessageStatus {
     }
 }
 
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageRole {
+    /// The person.
+    User,
+    /// The model's answer.
+    Assistant,
+}
+
+/// One message of a chat.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     pub id: i64,
+    /// The chat it belongs to.
     pub chat_id: i64,
+    /// The message it follows (branches share a parent).
     pub parent_id: Option<i64>,
-    /// user | assistant
+    /// Who wrote it.
+    #[schema(value_type = MessageRole)]
     pub role: String,
+    /// Its text (for an answer, as much as arrived).
     pub content: String,
+    /// The catalog model that answered.
     pub model: Option<String>,
     /// The sampling parameters the request used.
     #[schema(value_type = Option<Object>)]

@@ -22,35 +22,84 @@ pub struct UsageQuery {
     /// Items per page, 1 to 100 (20 when absent).
     #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u64>,
+    /// Only this user's requests.
     pub user_id: Option<i64>,
+    /// Only this chat's.
     pub chat_id: Option<i64>,
+    /// Only this catalog model's.
     pub model: Option<String>,
-    /// complete | interrupted | failed
+    /// Only requests that ended so.
+    #[param(value_type = Option<UsageStatus>)]
     pub status: Option<String>,
+    /// Only requests served by this provider key.
     pub provider_key_id: Option<i64>,
-    /// chat | completions | images | image_edits
+    /// Only requests to this route family.
+    #[param(value_type = Option<UsageEndpoint>)]
     pub endpoint: Option<String>,
+}
+
+/// How a relayed request ended.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageStatus {
+    /// The provider's answer arrived whole.
+    Complete,
+    /// The answer stopped part-way (the client left, or the provider broke off).
+    Interrupted,
+    /// No answer.
+    Failed,
+}
+
+/// Which route family a request came through.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageEndpoint {
+    /// A chat message (`/api/v1/chats/{id}/messages`).
+    Chat,
+    /// `/v1/chat/completions`.
+    Completions,
+    /// Image generation.
+    Images,
+    /// Image edits.
+    ImageEdits,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UsageRecordView {
     pub id: i64,
+    /// Who made the request.
     pub user_id: i64,
+    /// The chat, for chat messages.
     pub chat_id: Option<i64>,
+    /// The assistant message, for chat messages.
     pub message_id: Option<i64>,
+    /// The API key used, if any.
     pub api_key_id: Option<i64>,
+    /// The route family.
+    #[schema(value_type = UsageEndpoint)]
     pub endpoint: String,
+    /// The catalog model.
     pub model: String,
+    /// The provider key that served it.
     pub provider_key_id: Option<i64>,
+    /// Tokens of the prompt.
     pub prompt_tokens: i32,
+    /// Tokens of the answer.
     pub completion_tokens: i32,
+    /// Images made.
     pub images: i32,
+    /// Time to the first token, in milliseconds.
     pub ttft_ms: Option<i32>,
+    /// Time to the end, in milliseconds.
     pub latency_ms: i32,
+    /// How it ended.
+    #[schema(value_type = UsageStatus)]
     pub status: String,
+    /// The error's code, when it failed.
     pub error_code: Option<String>,
     /// Credits at the model's prices.
     pub cost: i64,
+    /// When it was made.
     pub created_at: DateTime<Utc>,
 }
 
