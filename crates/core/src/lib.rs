@@ -6,6 +6,7 @@ pub mod crypto;
 pub mod error;
 pub mod generation;
 pub mod limits;
+mod nullable;
 pub mod page;
 
 pub use clock::{Clock, SystemClock};
@@ -13,4 +14,5 @@ pub use crypto::{CryptoError, SecretBox};
 pub use error::{Code, ErrorCode};
 pub use generation::Generation;
 pub use limits::{MAX_CREDITS, MAX_PRICE};
+pub use nullable::nullable;
 pub use page::{Page, PageRequest};

@@ -19,7 +19,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, Set,
 };
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::KeysError;
 use crate::provider_keys::hint;
@@ -124,31 +124,24 @@ pub struct NewApiKey {
 pub struct ApiKeyPatch {
     pub name: Option<String>,
     pub enabled: Option<bool>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub expires_at: Option<Option<DateTime<Utc>>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub credit_limit: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000)]
     pub daily_request_limit: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<Vec<String>>)]
     pub allowed_models: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<Vec<String>>)]
     pub allowed_ips: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<i64>)]
     pub chat_id: Option<Option<i64>>,
-}
-
-/// Tells a field sent as `null` (Some(None)) from one left out (None).
-fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// What a request authenticated with a key may do, for the routes and the meter.

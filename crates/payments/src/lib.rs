@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use confab_core::SecretBox;
 use confab_store::entity::payment_channel;
-use serde::{Deserialize, Deserializer};
 
 pub use error::PaymentsError;
 
@@ -78,11 +77,4 @@ impl Payments {
             self.gateway_timeout,
         )?)
     }
-}
-
-/// Tells a field sent as `null` (Some(None)) from one left out (None).
-pub(crate) fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
 }

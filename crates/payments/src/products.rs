@@ -113,17 +113,17 @@ pub struct ProductPatch {
     #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub price_cents: Option<i64>,
     pub currency: Option<String>,
-    #[serde(default, deserialize_with = "crate::nullable")]
+    #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<i64>)]
     pub original_price_cents: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "crate::nullable")]
+    #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<String>)]
     pub badge: Option<Option<String>>,
     pub grant_kind: Option<GrantKind>,
     pub grant_amount: Option<i64>,
     pub status: Option<ProductStatus>,
     pub sort_order: Option<i32>,
-    #[serde(default, deserialize_with = "crate::nullable")]
+    #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<i32>)]
     pub per_user_limit: Option<Option<i32>>,
 }
