@@ -63,6 +63,21 @@ impl Payments {
         &self.secret_box
     }
 
+    /// A channel (deleted or not: its orders are still served) and its gateway.
+    pub(crate) async fn channel_gateway(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        channel_id: i64,
+    ) -> Result<(payment_channel::Model, Box<dyn gateways::Gateway>), PaymentsError> {
+        use sea_orm::EntityTrait;
+        let channel = payment_channel::Entity::find_by_id(channel_id)
+            .one(db)
+            .await?
+            .ok_or(PaymentsError::ChannelNotFound)?;
+        let gateway = self.gateway(&channel)?;
+        Ok((channel, gateway))
+    }
+
     /// The gateway of a channel, built from its settings and opened secrets.
     pub(crate) fn gateway(
         &self,

@@ -3,7 +3,6 @@
 //! rule); an unpaid one past its expiry is closed at the gateway and marked expired.
 
 use chrono::{DateTime, Utc};
-use confab_store::entity::payment_channel::{self, ChannelKind};
 use confab_store::entity::payment_event::{EventKind, EventOutcome};
 use confab_store::entity::payment_order::{self, OrderStatus};
 use sea_orm::sea_query::Expr;
@@ -14,7 +13,7 @@ use sea_orm::{
 
 use crate::events::{NewEvent, record};
 use crate::fulfil::{PaidTrade, fulfil, mismatch};
-use crate::gateways::{Gateway, GatewayState, OrderRef};
+use crate::gateways::{Gateway, GatewayError, GatewayState, OrderRef};
 use crate::notify::outcome_of;
 use crate::orders::AdminOrder;
 use crate::{Payments, PaymentsError};
@@ -145,11 +144,7 @@ impl Payments {
     where
         C: ConnectionTrait + TransactionTrait,
     {
-        let channel = payment_channel::Entity::find_by_id(order.channel_id)
-            .one(db)
-            .await?
-            .ok_or(PaymentsError::ChannelNotFound)?;
-        let gateway = self.gateway(&channel)?;
+        let (channel, gateway) = self.channel_gateway(db, order.channel_id).await?;
         let mut event = NewEvent::new(channel.id, EventKind::Query, EventOutcome::Unpaid, "");
         event.order_id = Some(order.id);
         let state = match gateway.query(&order_ref(order)).await {
@@ -199,8 +194,7 @@ impl Payments {
             GatewayState::Pending if order.expires_at <= now => {
                 event.reason = "not paid by its expiry".into();
                 record(db, event, now).await;
-                self.expire(db, (gateway.as_ref(), channel.kind), order, now)
-                    .await?;
+                self.expire(db, gateway.as_ref(), order, now).await?;
                 Ok(Synced::Expired)
             }
             GatewayState::Pending => {
@@ -218,34 +212,47 @@ impl Payments {
     }
 
     /// Closes the order at the gateway (so it can no longer be paid), then marks it expired. A
-    /// payment that still arrives is honoured.
+    /// payment that still arrives is honoured; an order the gateway could not close stays on the
+    /// reconciler's list for a while.
     async fn expire(
         &self,
         db: &impl ConnectionTrait,
-        (gateway, channel_kind): (&dyn Gateway, ChannelKind),
+        gateway: &dyn Gateway,
         order: &payment_order::Model,
         now: DateTime<Utc>,
     ) -> Result<(), PaymentsError> {
-        let closed = gateway.close(&order_ref(order)).await;
-        let mut event = NewEvent::new(
-            order.channel_id,
-            EventKind::Close,
-            EventOutcome::Accepted,
-            "closed at expiry",
-        );
-        event.order_id = Some(order.id);
-        if let Err(error) = &closed {
-            event.outcome = EventOutcome::Failed;
-            event.reason = format!("closing failed: {error}");
-        }
+        let closed = close_at_gateway(db, gateway, order, "closed at expiry", now).await;
         if let Err(error) = &closed {
             tracing::warn!(error = %error, order_id = order.id, "closing an expired order at its gateway failed");
         }
-        record(db, event, now).await;
-        // Epay has no close: its orders stay payable, so they are asked about for a while.
-        let closed = closed.is_ok() && channel_kind != ChannelKind::Epay;
+        let closed = closed.unwrap_or(false);
         mark(db, order.id, OrderStatus::Expired, closed, now).await
     }
+}
+
+/// Closes the order at its gateway and records the attempt; true when it can no longer be paid
+/// there (a gateway with nothing to close says so).
+async fn close_at_gateway(
+    db: &impl ConnectionTrait,
+    gateway: &dyn Gateway,
+    order: &payment_order::Model,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, GatewayError> {
+    let closed = gateway.close(&order_ref(order)).await;
+    let mut event = NewEvent::new(
+        order.channel_id,
+        EventKind::Close,
+        EventOutcome::Accepted,
+        why,
+    );
+    event.order_id = Some(order.id);
+    if let Err(error) = &closed {
+        event.outcome = EventOutcome::Failed;
+        event.reason = format!("closing failed: {error}");
+    }
+    record(db, event, now).await;
+    closed.map(|()| gateway.closes_orders())
 }
 
 /// Marks the order as asked about now (the pass takes the least recently asked first).
@@ -305,26 +312,10 @@ impl Payments {
         if order.status != OrderStatus::Pending {
             return Err(PaymentsError::NotPending);
         }
-        let channel = payment_channel::Entity::find_by_id(order.channel_id)
-            .one(db)
-            .await?
-            .ok_or(PaymentsError::ChannelNotFound)?;
-        let gateway = self.gateway(&channel)?;
-        let closed = gateway.close(&order_ref(&order)).await;
-        let mut event = NewEvent::new(
-            channel.id,
-            EventKind::Close,
-            EventOutcome::Accepted,
-            "closed by the buyer",
-        );
-        event.order_id = Some(order.id);
-        if let Err(error) = &closed {
-            event.outcome = EventOutcome::Failed;
-            event.reason = format!("closing failed: {error}");
-        }
-        record(db, event, now).await;
-        closed?;
-        mark(db, order.id, OrderStatus::Closed, true, now).await?;
+        let (_, gateway) = self.channel_gateway(db, order.channel_id).await?;
+        let closed =
+            close_at_gateway(db, gateway.as_ref(), &order, "closed by the buyer", now).await?;
+        mark(db, order.id, OrderStatus::Closed, closed, now).await?;
         crate::orders::get_own(db, user_id, order_id).await
     }
 }

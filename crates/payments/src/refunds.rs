@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use confab_credits::ledger::{self, EntryKind, NewEntry};
 use confab_credits::tiers;
 use confab_store::entity::credit_account;
-use confab_store::entity::payment_channel::{self, ChannelKind};
 use confab_store::entity::payment_event::{EventKind, EventOutcome};
 use confab_store::entity::payment_order::{self, OrderStatus};
 use confab_store::entity::payment_refund::{self, RefundStatus};
@@ -123,16 +122,6 @@ async fn reserve(
         .exec(db)
         .await?;
     Ok(reserved.rows_affected == 1)
-}
-
-/// Whether the channel's gateway refunds a repeated refund number once (Alipay's
-/// `out_request_no`, WeChat's `out_refund_no`, Stripe's `Idempotency-Key`); Epay's does not.
-async fn retries_safely(db: &impl ConnectionTrait, channel_id: i64) -> Result<bool, PaymentsError> {
-    let kind = payment_channel::Entity::find_by_id(channel_id)
-        .one(db)
-        .await?
-        .map(|channel| channel.kind);
-    Ok(kind.is_some_and(|kind| kind != ChannelKind::Epay))
 }
 
 /// Reserves the amount on the order and records the refund, in one transaction: a reservation
@@ -307,7 +296,8 @@ impl Payments {
             else {
                 continue;
             };
-            if row.gateway_refund_id.is_none() && !retries_safely(db, order.channel_id).await? {
+            let (_, gateway) = self.channel_gateway(db, order.channel_id).await?;
+            if row.gateway_refund_id.is_none() && !gateway.refunds_once_per_number() {
                 // Asking again could refund twice: left pending for an admin, who sees it on
                 // the order and checks the merchant console.
                 continue;
@@ -329,11 +319,7 @@ impl Payments {
         refund: &payment_refund::Model,
         now: DateTime<Utc>,
     ) -> Result<String, PaymentsError> {
-        let channel = payment_channel::Entity::find_by_id(order.channel_id)
-            .one(db)
-            .await?
-            .ok_or(PaymentsError::ChannelNotFound)?;
-        let gateway = self.gateway(&channel)?;
+        let (channel, gateway) = self.channel_gateway(db, order.channel_id).await?;
         let request = RefundRequest {
             out_trade_no: order.out_trade_no.clone(),
             trade_no: order.trade_no.clone(),

@@ -249,6 +249,16 @@ impl Gateway for Epay {
         Ok(())
     }
 
+    fn closes_orders(&self) -> bool {
+        // Nothing to close: an order stays payable until the gateway drops it.
+        false
+    }
+
+    fn refunds_once_per_number(&self) -> bool {
+        // `out_refund_no` is sent, but Epay sites do not promise to honour it.
+        false
+    }
+
     async fn refund(&self, refund: &RefundRequest) -> Result<RefundDone, GatewayError> {
         require_cny(&refund.currency)?;
         require_amount(refund.amount_cents, "refund amount")?;

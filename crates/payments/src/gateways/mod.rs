@@ -49,6 +49,14 @@ pub trait Gateway: Send + Sync {
     /// Refunds (part of) a paid order. `refund_no` makes retries idempotent where the gateway
     /// supports that.
     async fn refund(&self, refund: &RefundRequest) -> Result<RefundDone, GatewayError>;
+    /// Whether a successful `close` means the order can no longer be paid there.
+    fn closes_orders(&self) -> bool {
+        true
+    }
+    /// Whether a refund asked again under the same `refund_no` is refunded only once.
+    fn refunds_once_per_number(&self) -> bool {
+        true
+    }
 }
 
 /// An order to start a payment for.
