@@ -1017,6 +1017,48 @@ async fn the_openai_compatible_api_speaks_openais_shapes() {
             "invalid_request",
             "temperature",
         ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": 7}]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "messages",
+        ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "assistant", "content": null, "tool_calls": {}}]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "messages",
+        ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stop": 7}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "stop",
+        ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stop": ["a", "b", "c", "d", "e"]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "stop",
+        ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "seed": 1e30}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "seed",
+        ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream_options": [true]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "stream_options",
+        ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream_options": {"include_usage": "yes"}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "stream_options",
+        ),
     ];
     for (body, status, code, param) in cases {
         let error = expect_error(
@@ -1037,7 +1079,17 @@ async fn the_openai_compatible_api_speaks_openais_shapes() {
         .await;
     expect_error(unauthenticated, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
-    let records = usage_records(&app, &admin, "endpoint=completions", 3).await;
+    // JSON Schema counts 2.0 as an integer, and so does the server.
+    let whole = app
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2.0}),
+            Some(&user.access),
+        )
+        .await;
+    expect_status(whole, StatusCode::OK).await;
+
+    let records = usage_records(&app, &admin, "endpoint=completions", 4).await;
     assert!(
         records
             .iter()

@@ -187,17 +187,18 @@ async fn the_maxima_are_in_the_openapi_document() {
     let app = spawn_app().await;
     let doc = expect_status(app.get("/openapi.json", None).await, StatusCode::OK).await;
     let schemas = &doc["components"]["schemas"];
-    let amount = &schemas["Adjustment"]["properties"]["amount"];
+    // Never zero: a range on each side of it.
+    let amount = &schemas["Adjustment"]["properties"]["amount"]["oneOf"];
+    let range = |i: usize| {
+        let side = &amount[i];
+        (side["minimum"].as_f64(), side["maximum"].as_f64())
+    };
     assert_eq!(
-        amount["maximum"].as_f64(),
-        Some(MAX_CREDITS as f64),
+        range(0),
+        (Some(-MAX_CREDITS as f64), Some(-1.0)),
         "{amount}"
     );
-    assert_eq!(
-        amount["minimum"].as_f64(),
-        Some(-MAX_CREDITS as f64),
-        "{amount}"
-    );
+    assert_eq!(range(1), (Some(1.0), Some(MAX_CREDITS as f64)), "{amount}");
     for schema in ["NewModel", "ModelPatch"] {
         let price = &schemas[schema]["properties"]["price_per_1k_completion_tokens"];
         assert_eq!(

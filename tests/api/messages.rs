@@ -54,6 +54,19 @@ async fn bodies_of_the_wrong_shape_name_the_field_and_the_fault() {
     )
     .await;
 
+    // serde would read a struct from an array; a body is an object.
+    let tuple = app
+        .patch("/api/v1/me", serde_json::json!([null, null]), token)
+        .await;
+    expect_field_error(
+        tuple,
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+        "body",
+        "expected a JSON object, got an array",
+    )
+    .await;
+
     let malformed = raw_post(&app, "/api/v1/chats", "{\"title\": ", token).await;
     expect_field_error(
         malformed,

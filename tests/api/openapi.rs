@@ -141,3 +141,31 @@ async fn error_codes_are_an_enum_clients_can_switch_on() {
     }
     assert_eq!(codes.len(), confab_core::Code::ALL.len());
 }
+
+/// Every `$ref` in the document names a schema it holds (generators refuse the file otherwise).
+#[tokio::test]
+async fn every_reference_resolves() {
+    fn walk(node: &Value, schemas: &serde_json::Map<String, Value>, dangling: &mut Vec<String>) {
+        match node {
+            Value::Object(fields) => {
+                if let Some(Value::String(target)) = fields.get("$ref") {
+                    let name = target.trim_start_matches("#/components/schemas/");
+                    if !schemas.contains_key(name) {
+                        dangling.push(target.clone());
+                    }
+                }
+                fields.values().for_each(|value| walk(value, schemas, dangling));
+            }
+            Value::Array(items) => items.iter().for_each(|value| walk(value, schemas, dangling)),
+            _ => {}
+        }
+    }
+    let app = spawn_app().await;
+    let doc = expect_status(app.get("/openapi.json", None).await, StatusCode::OK).await;
+    let schemas = doc["components"]["schemas"]
+        .as_object()
+        .expect("the document has schemas");
+    let mut dangling = Vec::new();
+    walk(&doc, schemas, &mut dangling);
+    assert!(dangling.is_empty(), "unresolved references: {dangling:?}");
+}

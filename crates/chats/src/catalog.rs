@@ -49,10 +49,12 @@ impl Modality {
 #[serde(deny_unknown_fields)]
 pub struct NewModel {
     /// The public name, e.g. `gpt-4o-mini` or `qwen2.5-7b`.
+    #[schema(pattern = r"^\s*[A-Za-z0-9_.:/@-]{1,64}\s*$")]
     pub name: String,
     pub modality: Modality,
     /// Provider kind -> the model's name there; kinds left out use the public name.
     #[serde(default)]
+    #[schema(schema_with = new_upstream_names_schema)]
     pub upstream_names: BTreeMap<String, String>,
     pub description: Option<String>,
     #[serde(default)]
@@ -68,6 +70,7 @@ pub struct NewModel {
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_image: i64,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2)]
     pub min_tier: i32,
     /// Tokens (default 8192).
     #[schema(minimum = 1, maximum = 10_000_000)]
@@ -83,7 +86,9 @@ pub struct NewModel {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelPatch {
+    #[schema(pattern = r"^\s*[A-Za-z0-9_.:/@-]{1,64}\s*$")]
     pub name: Option<String>,
+    #[schema(schema_with = patched_upstream_names_schema)]
     pub upstream_names: Option<BTreeMap<String, String>>,
     pub description: Option<String>,
     #[schema(minimum = 0, maximum = 1_000_000_000)]
@@ -94,6 +99,7 @@ pub struct ModelPatch {
     pub price_per_1k_completion_tokens: Option<i64>,
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_image: Option<i64>,
+    #[schema(minimum = 0, maximum = 2)]
     pub min_tier: Option<i32>,
     #[schema(minimum = 1, maximum = 10_000_000)]
     pub context_window: Option<i32>,
@@ -217,7 +223,7 @@ fn check_upstream(names: &BTreeMap<String, String>) -> Result<(), ChatsError> {
                 "upstream_names keys must be provider kinds: openai, azure_openai, ollama, stability",
             ));
         }
-        if name.trim().is_empty() || name.len() > 128 {
+        if name.trim().is_empty() || name.chars().count() > 128 {
             return Err(invalid(
                 "upstream_names",
                 "each upstream name must be 1 to 128 characters",
@@ -435,4 +441,19 @@ impl Catalog {
         out.sort_by(|a, b| (a.sort_order, &a.name).cmp(&(b.sort_order, &b.name)));
         out
     }
+}
+
+/// `upstream_names` in the document: keys are provider kinds, names 1 to 128 characters.
+fn upstream_names_schema(nullable: bool) -> utoipa::openapi::Object {
+    let kinds: Vec<&str> = ProviderKind::ALL.iter().map(|kind| kind.as_str()).collect();
+    let name = confab_core::schema::text(1, 128, Some(confab_core::schema::NOT_BLANK));
+    confab_core::schema::map(&kinds, name, nullable)
+}
+
+fn new_upstream_names_schema() -> utoipa::openapi::Object {
+    upstream_names_schema(false)
+}
+
+fn patched_upstream_names_schema() -> utoipa::openapi::Object {
+    upstream_names_schema(true)
 }

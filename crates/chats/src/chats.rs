@@ -18,17 +18,21 @@ pub const DEFAULT_TITLE: &str = "New chat";
 #[serde(deny_unknown_fields)]
 pub struct NewChat {
     /// Default "New chat"; the first message names an untitled chat.
+    #[schema(pattern = r"^\s*\S([\s\S]{0,253}\S)?\s*$")]
     pub title: Option<String>,
     /// The model messages use when they name none.
     pub model: Option<String>,
+    #[schema(max_length = 20000)]
     pub system_prompt: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChatPatch {
+    #[schema(pattern = r"^\s*\S([\s\S]{0,253}\S)?\s*$")]
     pub title: Option<String>,
     pub model: Option<String>,
+    #[schema(max_length = 20000)]
     pub system_prompt: Option<String>,
 }
 

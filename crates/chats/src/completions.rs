@@ -69,6 +69,53 @@ fn number(
     }
 }
 
+/// One message of OpenAI's request: a known role, and its other fields of the types OpenAI
+/// documents (the content itself is the provider's to read).
+fn check_message(message: &Value) -> Result<(), ChatsError> {
+    let role = message.get("role").and_then(Value::as_str);
+    if !role.is_some_and(|r| ROLES.contains(&r)) {
+        return Err(invalid(
+            "messages",
+            "each message needs a role: system, developer, user, assistant or tool",
+        ));
+    }
+    let typed = |field: &str, fits: fn(&Value) -> bool| message.get(field).is_none_or(fits);
+    let well_typed = typed("content", |v| {
+        v.is_null()
+            || v.is_string()
+            || v.as_array()
+                .is_some_and(|parts| parts.iter().all(Value::is_object))
+    }) && typed("name", |v| v.is_null() || v.is_string())
+        && typed("tool_calls", |v| {
+            v.is_null()
+                || v.as_array()
+                    .is_some_and(|calls| calls.iter().all(Value::is_object))
+        })
+        && typed("tool_call_id", |v| v.is_null() || v.is_string());
+    if !well_typed {
+        return Err(invalid(
+            "messages",
+            "a message's content must be text, a list of parts or null; name and tool_call_id text; tool_calls a list of objects",
+        ));
+    }
+    Ok(())
+}
+
+/// `stop`: a string, or a list of up to 4 strings, as OpenAI takes it.
+fn stop_sequences(stop: Option<Value>) -> Result<Option<Value>, ChatsError> {
+    match stop {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(Value::String(text))),
+        Some(Value::Array(items)) if items.len() <= 4 && items.iter().all(Value::is_string) => {
+            Ok(Some(Value::Array(items)))
+        }
+        Some(_) => Err(invalid(
+            "stop",
+            "stop must be a string or a list of up to 4 strings",
+        )),
+    }
+}
+
 /// Reads OpenAI's request body. Fields Confab does not interpret (tools, response_format, ...)
 /// are kept and passed through to OpenAI-format providers.
 pub fn parse_openai_chat(
@@ -90,24 +137,31 @@ pub fn parse_openai_chat(
             ));
         }
     };
-    for message in &messages {
-        let role = message.get("role").and_then(Value::as_str);
-        if !role.is_some_and(|r| ROLES.contains(&r)) {
-            return Err(invalid(
-                "messages",
-                "each message needs a role: system, developer, user, assistant or tool",
-            ));
-        }
-    }
+    messages.iter().try_for_each(check_message)?;
     let stream = match body.remove("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => b,
         Some(_) => return Err(invalid("stream", "stream must be a boolean")),
     };
-    let include_usage = body
-        .remove("stream_options")
-        .and_then(|o| o.get("include_usage").and_then(Value::as_bool))
-        .unwrap_or(false);
+    let include_usage = match body.remove("stream_options") {
+        None | Some(Value::Null) => false,
+        Some(Value::Object(options)) => match options.get("include_usage") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(include)) => *include,
+            Some(_) => {
+                return Err(invalid(
+                    "stream_options",
+                    "stream_options.include_usage must be a boolean",
+                ));
+            }
+        },
+        Some(_) => {
+            return Err(invalid(
+                "stream_options",
+                "stream_options must be an object",
+            ));
+        }
+    };
     match body.remove("n") {
         None | Some(Value::Null) => {}
         Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
@@ -136,8 +190,12 @@ pub fn parse_openai_chat(
             Some(_) => return Err(invalid("max_tokens", "max_tokens must be an integer")),
         }
     }
-    let stop = body.remove("stop").filter(|v| !v.is_null());
-    let seed = body.remove("seed").and_then(|v| v.as_i64());
+    let stop = stop_sequences(body.remove("stop"))?;
+    let seed = match body.remove("seed") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
+        Some(_) => return Err(invalid("seed", "seed must be a 64-bit integer")),
+    };
     Ok(OpenAiChat {
         model,
         stream,

@@ -30,6 +30,7 @@ use crate::tokens::{self, Turn};
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
+    #[schema(pattern = r"^\s*\S([\s\S]{0,99998}\S)?\s*$")]
     pub content: String,
     /// Default: the chat's model.
     pub model: Option<String>,
@@ -37,14 +38,19 @@ pub struct SendMessage {
     /// message branches (or regenerates) from there.
     pub parent_id: Option<i64>,
     /// 0 to 2.
+    #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f64>,
     /// 0 to 1.
+    #[schema(minimum = 0, maximum = 1)]
     pub top_p: Option<f64>,
     /// 1 to the model's max output.
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
     /// -2 to 2.
+    #[schema(minimum = -2, maximum = 2)]
     pub presence_penalty: Option<f64>,
     /// -2 to 2.
+    #[schema(minimum = -2, maximum = 2)]
     pub frequency_penalty: Option<f64>,
     /// Default true: server-sent events. False: one JSON reply.
     pub stream: Option<bool>,

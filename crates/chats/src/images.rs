@@ -36,16 +36,23 @@ pub enum ResponseFormat {
 /// accepted and ignored.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct GenerateImages {
+    #[schema(min_length = 1)]
     pub model: String,
+    #[schema(max_length = 32000, pattern = r"\S")]
     pub prompt: String,
     pub negative_prompt: Option<String>,
     /// 1 to 10; default 1.
+    #[schema(minimum = 1, maximum = 10)]
     pub n: Option<u32>,
     /// `WIDTHxHEIGHT` (64 to 4096 each) or `auto`.
+    #[schema(
+        pattern = r"^(auto|(6[4-9]|[7-9][0-9]|[1-9][0-9]{2}|[1-3][0-9]{3}|40[0-8][0-9]|409[0-6])x(6[4-9]|[7-9][0-9]|[1-9][0-9]{2}|[1-3][0-9]{3}|40[0-8][0-9]|409[0-6]))$"
+    )]
     pub size: Option<String>,
     pub quality: Option<String>,
     pub style: Option<String>,
     /// Stability: `1:1`, `16:9`, `21:9`, `2:3`, `3:2`, `4:5`, `5:4`, `9:16`, `9:21`.
+    #[schema(pattern = r"^(1:1|16:9|21:9|2:3|3:2|4:5|5:4|9:16|9:21)$")]
     pub aspect_ratio: Option<String>,
     pub seed: Option<u64>,
     pub response_format: Option<ResponseFormat>,

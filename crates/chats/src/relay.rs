@@ -71,7 +71,10 @@ impl Relay {
             Some(model) if model.modality == modality => Ok(model),
             Some(_) => Err(ChatsError::Invalid(
                 "model",
-                format!("'{name}' is not a {} model", modality.as_str()),
+                match modality {
+                    Modality::Image => format!("'{name}' is not an image model"),
+                    Modality::Chat => format!("'{name}' is not a chat model"),
+                },
             )),
             None => Err(ChatsError::UnknownModel(name.to_owned())),
         }

@@ -8,6 +8,7 @@ pub mod generation;
 pub mod limits;
 mod nullable;
 pub mod page;
+pub mod schema;
 
 pub use clock::{Clock, SystemClock};
 pub use crypto::{CryptoError, SecretBox};

@@ -173,7 +173,19 @@ fn check(entry: &NewEntry) -> Result<(), CreditsError> {
             "reason must be 1 to 500 characters".into(),
         ));
     }
-    if entry.idempotency_key.is_empty() || entry.idempotency_key.len() > 128 {
+    // Stored keys are a prefix naming their source and the source's own key.
+    if entry.idempotency_key.is_empty() || entry.idempotency_key.chars().count() > 256 {
+        return Err(CreditsError::Invalid(
+            "idempotency_key",
+            "idempotency_key must be 1 to 256 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A key a client chose: 1 to 128 characters.
+fn check_client_key(key: &str) -> Result<(), CreditsError> {
+    if key.is_empty() || key.chars().count() > 128 {
         return Err(CreditsError::Invalid(
             "idempotency_key",
             "idempotency_key must be 1 to 128 characters".into(),
@@ -388,6 +400,9 @@ pub async fn adjust<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    if let Some(key) = &idempotency_key {
+        check_client_key(key)?;
+    }
     ensure_user(db, user_id).await?;
     let idempotency_key = match idempotency_key {
         Some(key) => format!("adjustment:{key}"),

@@ -67,6 +67,7 @@ pub struct NewBatch {
     /// Codes cannot be redeemed after this.
     pub expires_at: Option<DateTime<Utc>>,
     /// Up to 200 characters, e.g. who the batch is for.
+    #[schema(max_length = 200)]
     pub note: Option<String>,
 }
 

@@ -74,8 +74,11 @@ pub async fn tier_of(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierMultipliers {
+    #[schema(minimum = 0, maximum = 1000)]
     pub free: u32,
+    #[schema(minimum = 0, maximum = 1000)]
     pub vip: u32,
+    #[schema(minimum = 0, maximum = 1000)]
     pub svip: u32,
 }
 

@@ -101,6 +101,7 @@ pub struct CreatedApiKey {
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     /// 1 to 64 characters.
+    #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub name: String,
     /// Must be in the future.
     pub expires_at: Option<DateTime<Utc>>,
@@ -111,8 +112,10 @@ pub struct NewApiKey {
     #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub daily_request_limit: Option<i64>,
     /// Catalog model names (at most 100).
+    #[schema(schema_with = allowed_models_schema)]
     pub allowed_models: Option<Vec<String>>,
     /// Addresses or CIDR ranges, IPv4 or IPv6 (at most 100).
+    #[schema(schema_with = allowed_ips_schema)]
     pub allowed_ips: Option<Vec<String>>,
     /// One of the caller's chats.
     pub chat_id: Option<i64>,
@@ -122,6 +125,7 @@ pub struct NewApiKey {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyPatch {
+    #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub name: Option<String>,
     pub enabled: Option<bool>,
     #[serde(default, deserialize_with = "confab_core::nullable")]
@@ -134,10 +138,10 @@ pub struct ApiKeyPatch {
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000)]
     pub daily_request_limit: Option<Option<i64>>,
     #[serde(default, deserialize_with = "confab_core::nullable")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(schema_with = allowed_models_schema)]
     pub allowed_models: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "confab_core::nullable")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(schema_with = allowed_ips_schema)]
     pub allowed_ips: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<i64>)]
@@ -701,6 +705,18 @@ async fn count_in_database(
         .exec(db)
         .await?;
     Ok(counted.rows_affected > 0)
+}
+
+/// `allowed_models` in the document: 1 to 100 catalog names (null allows every model).
+fn allowed_models_schema() -> utoipa::openapi::Array {
+    let name = confab_core::schema::text(1, 64, Some(confab_core::schema::NOT_BLANK));
+    confab_core::schema::list(name, 1, MAX_LIST, true)
+}
+
+/// `allowed_ips` in the document: 1 to 100 addresses or CIDR ranges (null allows any).
+fn allowed_ips_schema() -> utoipa::openapi::Array {
+    let net = confab_core::schema::text(2, 64, Some(r"^\s*[0-9A-Fa-f:.]+(/[0-9]{1,3})?\s*$"));
+    confab_core::schema::list(net, 1, MAX_LIST, true)
 }
 
 #[cfg(test)]

@@ -40,26 +40,34 @@ impl KeyStatus {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProviderKey {
+    #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub name: String,
     pub kind: ProviderKind,
     /// Defaults per kind (OpenAI, Stability, local Ollama); required for Azure.
+    #[schema(max_length = 512, pattern = r"^\s*(https?://\S*)?\s*$")]
     pub base_url: Option<String>,
     /// Write-only. May be empty for a bare Ollama.
     #[serde(default)]
+    #[schema(max_length = 4096, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub api_key: String,
     /// Azure `api-version` (default 2024-10-21).
     pub api_version: Option<String>,
+    #[schema(schema_with = new_models_schema)]
     pub models: Vec<String>,
     #[serde(default)]
     pub deployments: BTreeMap<String, String>,
     /// Higher is tried first (default 0).
+    #[schema(minimum = -1000, maximum = 1000)]
     pub priority: Option<i32>,
     /// Share of traffic among keys of equal priority (default 1).
+    #[schema(minimum = 1, maximum = 1000)]
     pub weight: Option<i32>,
     pub status: Option<KeyStatus>,
     /// Requests per minute this key may take (per instance); 0 or absent: no limit.
+    #[schema(minimum = 0, maximum = 1000000)]
     pub rpm_limit: Option<i32>,
     /// Tokens per UTC day (per instance); 0 or absent: no limit.
+    #[schema(minimum = 0)]
     pub daily_token_limit: Option<i64>,
 }
 
@@ -67,16 +75,24 @@ pub struct NewProviderKey {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderKeyPatch {
+    #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub name: Option<String>,
+    #[schema(max_length = 512, pattern = r"^\s*(https?://\S*)?\s*$")]
     pub base_url: Option<String>,
+    #[schema(max_length = 4096, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub api_key: Option<String>,
     pub api_version: Option<String>,
+    #[schema(schema_with = patched_models_schema)]
     pub models: Option<Vec<String>>,
     pub deployments: Option<BTreeMap<String, String>>,
+    #[schema(minimum = -1000, maximum = 1000)]
     pub priority: Option<i32>,
+    #[schema(minimum = 1, maximum = 1000)]
     pub weight: Option<i32>,
     pub status: Option<KeyStatus>,
+    #[schema(minimum = 0, maximum = 1000000)]
     pub rpm_limit: Option<i32>,
+    #[schema(minimum = 0)]
     pub daily_token_limit: Option<i64>,
 }
 
@@ -193,7 +209,7 @@ fn check_base_url(kind: ProviderKind, base_url: Option<&str>) -> Result<String, 
 }
 
 fn check_secret(kind: ProviderKind, secret: &str) -> Result<(), KeysError> {
-    if secret.len() > 4096 || secret.chars().any(char::is_control) {
+    if secret.chars().count() > 4096 || secret.chars().any(char::is_control) {
         return Err(KeysError::InvalidField(
             "api_key",
             "api_key must be at most 4096 printable characters",
@@ -215,7 +231,7 @@ fn check_models(models: &[String]) -> Result<Vec<String>, KeysError> {
     let mut out: Vec<String> = Vec::with_capacity(models.len());
     for model in models {
         let model = model.trim();
-        if model.is_empty() || model.len() > 64 {
+        if model.is_empty() || model.chars().count() > 64 {
             return Err(KeysError::InvalidField(
                 "models",
                 "each model name must be 1 to 64 characters",
@@ -474,6 +490,20 @@ pub async fn sync_declared(
         }
     }
     Ok(())
+}
+
+/// `models` in the document: 1 to 200 names of 1 to 64 characters.
+fn models_schema(nullable: bool) -> utoipa::openapi::Array {
+    let name = confab_core::schema::text(1, 64, Some(confab_core::schema::NOT_BLANK));
+    confab_core::schema::list(name, 1, 200, nullable)
+}
+
+fn new_models_schema() -> utoipa::openapi::Array {
+    models_schema(false)
+}
+
+fn patched_models_schema() -> utoipa::openapi::Array {
+    models_schema(true)
 }
 
 #[cfg(test)]

@@ -64,8 +64,10 @@ pub struct NewChannel {
     /// Which gateway; decides what `settings` and `secrets` hold.
     pub kind: ChannelKind,
     /// 1 to 64 characters.
+    #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub name: String,
     /// 1 to 8 pay types, each 1 to 16 of `a-z0-9_`.
+    #[schema(schema_with = new_pay_types_schema)]
     pub pay_types: Vec<String>,
     /// The kind's public settings (see the README for each gateway's fields).
     #[schema(value_type = Object)]
@@ -85,7 +87,9 @@ pub struct NewChannel {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
+    #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub name: Option<String>,
+    #[schema(schema_with = patched_pay_types_schema)]
     pub pay_types: Option<Vec<String>>,
     #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,
@@ -319,4 +323,18 @@ pub async fn public(db: &impl ConnectionTrait) -> Result<Vec<PublicChannel>, Pay
             name: row.name,
         })
         .collect())
+}
+
+/// `pay_types` in the document: 1 to 8 names of 1 to 16 characters `a-z0-9_`.
+fn pay_types_schema(nullable: bool) -> utoipa::openapi::Array {
+    let name = confab_core::schema::text(1, 16, Some("^[a-z0-9_]{1,16}$"));
+    confab_core::schema::list(name, 1, 8, nullable)
+}
+
+fn new_pay_types_schema() -> utoipa::openapi::Array {
+    pay_types_schema(false)
+}
+
+fn patched_pay_types_schema() -> utoipa::openapi::Array {
+    pay_types_schema(true)
 }

@@ -78,29 +78,33 @@ impl From<product::Model> for Product {
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
     /// 1 to 64 characters.
+    #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub title: String,
     /// Up to 1,000 characters.
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub description: String,
     /// 1 to 10^10 (in cents).
     #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub price_cents: i64,
     /// ISO 4217 code; CNY when absent.
+    #[schema(pattern = r"^\s*[A-Za-z]{3}\s*$")]
     pub currency: Option<String>,
     #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub original_price_cents: Option<i64>,
     /// Up to 16 characters.
+    #[schema(pattern = r"^\s*\S([\s\S]{0,14}\S)?\s*$")]
     pub badge: Option<String>,
     pub grant_kind: GrantKind,
     /// Credits (1 to 10^12) or days (1 to 3650).
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub grant_amount: i64,
     /// `on_sale` when absent.
     pub status: Option<ProductStatus>,
     #[serde(default)]
     pub sort_order: i32,
     /// 1 or more; null for no limit.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, minimum = 1)]
     pub per_user_limit: Option<i32>,
 }
 
@@ -108,23 +112,27 @@ pub struct NewProduct {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatch {
+    #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub title: Option<String>,
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
     #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub price_cents: Option<i64>,
+    #[schema(pattern = r"^\s*[A-Za-z]{3}\s*$")]
     pub currency: Option<String>,
     #[serde(default, deserialize_with = "confab_core::nullable")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 10_000_000_000_i64)]
     pub original_price_cents: Option<Option<i64>>,
     #[serde(default, deserialize_with = "confab_core::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^\s*\S([\s\S]{0,14}\S)?\s*$")]
     pub badge: Option<Option<String>>,
     pub grant_kind: Option<GrantKind>,
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub grant_amount: Option<i64>,
     pub status: Option<ProductStatus>,
     pub sort_order: Option<i32>,
     #[serde(default, deserialize_with = "confab_core::nullable")]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1)]
     pub per_user_limit: Option<Option<i32>>,
 }
 

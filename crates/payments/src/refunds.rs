@@ -30,6 +30,7 @@ pub struct NewRefund {
     #[schema(minimum = 1)]
     pub amount_cents: Option<i64>,
     /// 1 to 200 characters; passed to the gateway where it takes one.
+    #[schema(pattern = r"^\s*\S([\s\S]{0,198}\S)?\s*$")]
     pub reason: String,
 }
 

@@ -36,13 +36,42 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         // Content type, size limit and syntax are checked here, with the JsonConfig's handler.
         let value = web::Json::<serde_json::Value>::from_request(req, payload);
         Box::pin(async move {
-            let value = value.await?.into_inner();
+            let mut value = value.await?.into_inner();
+            // Every body is an object; serde would also read a struct from an array.
+            if !value.is_object() {
+                let message = format!("body: expected a JSON object, got {}", kind_of(&value));
+                return Err(ApiError::new(Code::InvalidBody, message)
+                    .with_param("body")
+                    .into());
+            }
+            integral(&mut value);
             // From a reference: the body is not copied, and stays at hand for the error.
             match T::deserialize(&value) {
                 Ok(body) => Ok(Json(body)),
                 Err(err) => Err(shape_error::<T>(&value, &err).into()),
             }
         })
+    }
+}
+
+/// JSON has one number type, and JSON Schema counts `2.0` as the integer 2: numbers without
+/// a fraction are made integers (within the exact range of a double), so an integer field
+/// takes them as the document promises. Fields of type number take integers all the same.
+fn integral(value: &mut serde_json::Value) {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match value {
+        serde_json::Value::Number(number) if number.is_f64() => {
+            if let Some(float) = number.as_f64()
+                && float.fract() == 0.0
+                && float.abs() <= EXACT
+            {
+                let whole = float as i64;
+                *number = serde_json::Number::from(whole);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral),
+        _ => {}
     }
 }
 

@@ -7,6 +7,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes;
 
+mod common_responses;
+mod event_streams;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -113,7 +116,7 @@ use crate::routes;
         routes::admin_payments::refund_order,
         routes::admin_payments::sync_order,
     ),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &CommonResponses),
     tags(
         (name = "accounts", description = "Setup, registration, login and sessions"),
         (name = "me", description = "The caller's own account"),
@@ -141,7 +144,21 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT, or an API key sk-…")
+                    .bearer_format("JWT")
+                    .description(Some("An access token from login or refresh."))
+                    .build(),
+            ),
+        );
+        // The same header with a user's API key; only the routes that list it take one.
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("sk-…")
+                    .description(Some(
+                        "A user's API key (`Authorization: Bearer sk-…`), on /v1, chat and image routes.",
+                    ))
                     .build(),
             ),
         );
@@ -153,6 +170,17 @@ impl Modify for SecuritySchemes {
                 Scopes::new(),
             ))])),
         );
+    }
+}
+
+/// Every operation lists the errors its kind can answer (see [`common_responses`]); event
+/// streams are described event by event (see [`event_streams`]).
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        common_responses::add_to(openapi);
+        event_streams::wrap(openapi);
     }
 }
 

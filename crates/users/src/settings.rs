@@ -56,6 +56,7 @@ const MAX_REWARD: i64 = 1_000_000_000;
 /// A partial update: absent fields keep their value.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct SiteSettingsPatch {
+    #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub site_name: Option<String>,
     pub registration_enabled: Option<bool>,
     pub require_email_verification: Option<bool>,
@@ -66,6 +67,7 @@ pub struct SiteSettingsPatch {
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub check_in_reward: Option<i64>,
     /// An IANA time zone name.
+    #[schema(schema_with = time_zone_schema)]
     pub time_zone: Option<String>,
     /// Percentages 0 to 1000 (100 = list price).
     pub tier_multipliers: Option<TierMultipliers>,
@@ -249,4 +251,14 @@ impl Accounts {
         self.site_cache.changed.bump();
         result
     }
+}
+
+/// `time_zone` in the document: one of the IANA names the server knows.
+fn time_zone_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|zone| zone.name())))
+        .examples(["Asia/Shanghai"])
+        .build()
 }

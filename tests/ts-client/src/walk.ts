@@ -70,7 +70,10 @@ async function main(): Promise<void> {
     ...auth(token),
   });
   check(reply.data !== undefined, `send a message: ${JSON.stringify(reply.error)}`);
-  check(reply.data.message.status === "complete" && reply.data.message.content.length > 0, "an answer");
+  // The route documents both answers (events, or with `stream: false` JSON): narrow to the JSON.
+  const answer = reply.data;
+  check(typeof answer === "object" && "message" in answer, "a JSON reply to stream: false");
+  check(answer.message.status === "complete" && answer.message.content.length > 0, "an answer");
   const history = await api.GET("/api/v1/chats/{id}/messages", {
     params: { path: { id: chat.data.id } },
     ...auth(token),
@@ -87,7 +90,10 @@ async function main(): Promise<void> {
     ...auth(adminToken),
   });
   check(batch.data !== undefined, "a card code batch");
-  const code = batch.data.codes[0];
+  // JSON by default; `format=csv` would answer text.
+  const created = batch.data;
+  check(typeof created === "object", "the batch as JSON");
+  const code = created.codes[0];
   check(code !== undefined, "the batch has a code");
   const redeemed = await api.POST("/api/v1/redemptions", { body: { code }, ...auth(token) });
   check(redeemed.data !== undefined && redeemed.data.credits.balance === 42, "the code redeemed");

@@ -29,17 +29,15 @@ pub struct UsageQuery {
     /// Only this catalog model's.
     pub model: Option<String>,
     /// Only requests that ended so.
-    #[param(value_type = Option<UsageStatus>)]
-    pub status: Option<String>,
+    pub status: Option<UsageStatus>,
     /// Only requests served by this provider key.
     pub provider_key_id: Option<i64>,
     /// Only requests to this route family.
-    #[param(value_type = Option<UsageEndpoint>)]
-    pub endpoint: Option<String>,
+    pub endpoint: Option<UsageEndpoint>,
 }
 
 /// How a relayed request ended.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UsageStatus {
     /// The provider's answer arrived whole.
@@ -51,7 +49,7 @@ pub enum UsageStatus {
 }
 
 /// Which route family a request came through.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UsageEndpoint {
     /// A chat message (`/api/v1/chats/{id}/messages`).
@@ -62,6 +60,29 @@ pub enum UsageEndpoint {
     Images,
     /// Image edits.
     ImageEdits,
+}
+
+impl UsageStatus {
+    /// As stored in usage records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsageStatus::Complete => "complete",
+            UsageStatus::Interrupted => "interrupted",
+            UsageStatus::Failed => "failed",
+        }
+    }
+}
+
+impl UsageEndpoint {
+    /// As stored in usage records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsageEndpoint::Chat => "chat",
+            UsageEndpoint::Completions => "completions",
+            UsageEndpoint::Images => "images",
+            UsageEndpoint::ImageEdits => "image_edits",
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -122,9 +143,9 @@ pub async fn list(
         user_id: query.user_id,
         chat_id: query.chat_id,
         model: query.model,
-        status: query.status,
+        status: query.status.map(|status| status.as_str().to_owned()),
         provider_key_id: query.provider_key_id,
-        endpoint: query.endpoint,
+        endpoint: query.endpoint.map(|endpoint| endpoint.as_str().to_owned()),
     };
     let page = usage::list(&state.db, &filter, page).await?;
     Ok(web::Json(UsageRecordPage::from(page.map(|r| {

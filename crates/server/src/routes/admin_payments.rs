@@ -34,16 +34,10 @@ page_schema!(
     AdminOrder
 );
 
-/// Which orders to list.
+/// Which orders to list or export (the list is paged with [`PageQuery`] beside it).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AdminOrdersQuery {
-    /// Which page, from 1.
-    #[param(minimum = 1, maximum = 4294967295_u64)]
-    pub page: Option<u64>,
-    /// Items per page, 1 to 100 (20 when absent).
-    #[param(minimum = 1, maximum = 100)]
-    pub page_size: Option<u64>,
     /// Only this user's orders.
     pub user_id: Option<i64>,
     /// Only orders in this status.
@@ -235,16 +229,17 @@ pub async fn delete_channel(
 
 /// Every order, newest first, filtered by user, status, channel and creation time.
 #[utoipa::path(get, path = "/api/v1/admin/orders", tag = "admin", operation_id = "adminListOrders",
-    security(("bearer" = [])), params(AdminOrdersQuery), responses(
+    security(("bearer" = [])), params(PageQuery, AdminOrdersQuery), responses(
         (status = 200, description = "A page of orders", body = AdminOrderPage),
         (status = 400, description = "`invalid_query`", body = ErrorBody),
         (status = 403, description = "`forbidden`", body = ErrorBody)))]
 pub async fn list_orders(
     state: web::Data<AppState>,
     _admin: Admin,
+    pages: Query<PageQuery>,
     query: Query<AdminOrdersQuery>,
 ) -> Result<web::Json<AdminOrderPage>, ApiError> {
-    let page = PageRequest::new(query.page, query.page_size)?;
+    let page = PageRequest::new(pages.page, pages.page_size)?;
     let filter = query.filter();
     Ok(web::Json(
         orders::list_all(&state.db, &filter, page).await?.into(),

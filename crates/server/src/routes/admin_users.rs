@@ -72,9 +72,13 @@ pub async fn get(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AdminUserUpdate {
     pub role: Option<Role>,
-    /// `active` or `disabled`. Disabling ends every session at once.
+    /// `active` or `disabled` (delete with `DELETE`). Disabling ends every session at once.
+    #[schema(schema_with = settable_status_schema)]
     pub status: Option<UserStatus>,
-    #[schema(example = "Alice")]
+    #[schema(
+        example = "Alice",
+        pattern = r"^\s*[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?\s*$"
+    )]
     pub nickname: Option<String>,
 }
 
@@ -150,4 +154,13 @@ pub async fn revoke_sessions(
         .admin_revoke_sessions(&state.db, id.into_inner())
         .await?;
     Ok(web::Json(RevokedSessions { revoked_sessions }))
+}
+
+/// The statuses an admin may set: `deleted` is reached through `DELETE` only.
+fn settable_status_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(["active", "disabled"]))
+        .build()
 }

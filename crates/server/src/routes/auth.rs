@@ -16,17 +16,29 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// 3-32 letters, digits, `_`, `.`, `-`; unique ignoring case.
-    #[schema(example = "alice")]
+    #[schema(example = "alice", pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
     pub username: String,
     /// 8-128 characters, taken exactly as sent; very common passwords are refused.
-    #[schema(example = "correct horse battery staple")]
+    #[schema(
+        example = "correct horse battery staple",
+        min_length = 8,
+        max_length = 128,
+        pattern = r"\S"
+    )]
     pub password: String,
-    #[schema(example = "alice@example.com")]
+    #[schema(
+        example = "alice@example.com",
+        max_length = 254,
+        pattern = r"^\s*([^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s.\x00-\x1f\x7f-\x9f]([^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f])?\.[^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f])?\s*$"
+    )]
     pub email: Option<String>,
     /// The code emailed by `POST /api/v1/auth/verification-codes` with purpose `register`.
     #[schema(example = "123456")]
     pub code: Option<String>,
-    #[schema(example = "Alice")]
+    #[schema(
+        example = "Alice",
+        pattern = r"^\s*([^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?)?\s*$"
+    )]
     pub nickname: Option<String>,
 }
 
@@ -60,7 +72,11 @@ pub async fn register(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CodeRequest {
-    #[schema(example = "alice@example.com")]
+    #[schema(
+        example = "alice@example.com",
+        max_length = 254,
+        pattern = r"^\s*[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s.\x00-\x1f\x7f-\x9f]([^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f])?\.[^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f]\s*$"
+    )]
     pub email: String,
     pub purpose: CodePurpose,
 }
@@ -266,12 +282,21 @@ pub async fn check(Caller(principal): Caller) -> web::Json<TokenStatus> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordResetRequest {
-    #[schema(example = "alice@example.com")]
+    #[schema(
+        example = "alice@example.com",
+        max_length = 254,
+        pattern = r"^\s*[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s.\x00-\x1f\x7f-\x9f]([^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f])?\.[^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f]\s*$"
+    )]
     pub email: String,
     /// The code emailed for purpose `password_reset`.
     #[schema(example = "123456")]
     pub code: String,
-    #[schema(example = "a new long passphrase")]
+    #[schema(
+        example = "a new long passphrase",
+        min_length = 8,
+        max_length = 128,
+        pattern = r"\S"
+    )]
     pub new_password: String,
 }
 

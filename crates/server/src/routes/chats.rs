@@ -9,7 +9,6 @@ use confab_chats::chats::{self, ChatPatch, ChatView, MessageView, NewChat};
 use confab_chats::conversation::{self, ChatStreamEvent, SendMessage, UsageView};
 use confab_core::PageRequest;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Consumer;
@@ -49,7 +48,7 @@ fn model_checker(state: &AppState) -> impl Fn(&str) -> Result<(), ChatsError> + 
 }
 
 /// Start a chat.
-#[utoipa::path(post, path = "/api/v1/chats", operation_id = "createChat", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/chats", operation_id = "createChat", tag = "chats", security(("bearer" = []), ("apiKey" = [])),
     request_body = NewChat, responses(
         (status = 201, description = "Created", body = ChatView),
         (status = 400, description = "`invalid_request`", body = ErrorBody),
@@ -72,7 +71,7 @@ pub async fn create(
 }
 
 /// The caller's chats, most recently active first.
-#[utoipa::path(get, path = "/api/v1/chats", operation_id = "listChats", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/chats", operation_id = "listChats", tag = "chats", security(("bearer" = []), ("apiKey" = [])),
     params(PageQuery), responses((status = 200, description = "A page of chats", body = ChatPage)))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -86,7 +85,7 @@ pub async fn list(
 }
 
 /// One chat (another user's is a 404).
-#[utoipa::path(get, path = "/api/v1/chats/{id}", operation_id = "getChat", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/chats/{id}", operation_id = "getChat", tag = "chats", security(("bearer" = []), ("apiKey" = [])),
     params(("id" = i64, Path,)), responses(
         (status = 200, description = "The chat", body = ChatView),
         (status = 404, description = "`not_found`", body = ErrorBody)))]
@@ -101,7 +100,7 @@ pub async fn get(
 }
 
 /// Rename a chat or change its model or system prompt.
-#[utoipa::path(patch, path = "/api/v1/chats/{id}", operation_id = "updateChat", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/chats/{id}", operation_id = "updateChat", tag = "chats", security(("bearer" = []), ("apiKey" = [])),
     params(("id" = i64, Path,)), request_body = ChatPatch, responses(
         (status = 200, description = "Changed", body = ChatView),
         (status = 400, description = "`invalid_request`", body = ErrorBody),
@@ -126,7 +125,7 @@ pub async fn update(
 }
 
 /// Delete a chat (soft: it disappears for its owner).
-#[utoipa::path(delete, path = "/api/v1/chats/{id}", operation_id = "deleteChat", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/chats/{id}", operation_id = "deleteChat", tag = "chats", security(("bearer" = []), ("apiKey" = [])),
     params(("id" = i64, Path,)), responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "`not_found`", body = ErrorBody)))]
@@ -141,7 +140,7 @@ pub async fn delete(
 }
 
 /// A chat's messages, oldest first (all branches; follow `parent_id`).
-#[utoipa::path(get, path = "/api/v1/chats/{id}/messages", operation_id = "listChatMessages", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/chats/{id}/messages", operation_id = "listChatMessages", tag = "chats", security(("bearer" = []), ("apiKey" = [])),
     params(("id" = i64, Path,), PageQuery), responses(
         (status = 200, description = "A page of messages", body = MessagePage),
         (status = 404, description = "`not_found`", body = ErrorBody)))]
@@ -157,6 +156,41 @@ pub async fn messages(
     Ok(web::Json(MessagePage::from(page)))
 }
 
+/// `event: message`: the question as stored, and the id the answer will have.
+#[derive(Serialize, ToSchema)]
+pub struct MessageStarted {
+    pub user_message: MessageView,
+    /// The answer's message id, for `GET /api/v1/chats/{id}/messages` later.
+    pub assistant_message_id: i64,
+}
+
+/// `event: delta`: the next piece of the answer.
+#[derive(Serialize, ToSchema)]
+pub struct MessageDelta {
+    pub content: String,
+}
+
+/// `event: done`: the answer as stored, its tokens and what it cost.
+#[derive(Serialize, ToSchema)]
+pub struct MessageDone {
+    pub message: MessageView,
+    pub usage: UsageView,
+    /// Credits charged.
+    pub cost: i64,
+}
+
+/// The `data:` of each event of a streamed answer, by its `event:` name: `message`, `delta`,
+/// `done`, or `error` (the usual error body).
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Describes what `frame` writes.
+pub enum ChatEvent {
+    Message(MessageStarted),
+    Delta(MessageDelta),
+    Done(MessageDone),
+    Error(ErrorBody),
+}
+
 fn frame(event: ChatStreamEvent) -> bytes::Bytes {
     match event {
         ChatStreamEvent::Message {
@@ -164,16 +198,23 @@ fn frame(event: ChatStreamEvent) -> bytes::Bytes {
             assistant_message_id,
         } => sse::event(
             "message",
-            &json!({"user_message": user_message, "assistant_message_id": assistant_message_id}),
+            &MessageStarted {
+                user_message,
+                assistant_message_id,
+            },
         ),
-        ChatStreamEvent::Delta { content } => sse::event("delta", &json!({"content": content})),
+        ChatStreamEvent::Delta { content } => sse::event("delta", &MessageDelta { content }),
         ChatStreamEvent::Done {
             message,
             usage,
             cost,
         } => sse::event(
             "done",
-            &json!({"message": message, "usage": usage, "cost": cost}),
+            &MessageDone {
+                message,
+                usage,
+                cost,
+            },
         ),
         ChatStreamEvent::Error { code, message } => {
             sse::event("error", &ErrorBody::new(code, message, None))
@@ -186,9 +227,10 @@ fn frame(event: ChatStreamEvent) -> bytes::Bytes {
 /// then `event: done` (the saved answer, usage, cost) or `event: error`. With `stream: false`:
 /// one JSON reply. Failures before the first token are retried on other keys, then answered
 /// with 502/503/504; the question and a failed answer are stored either way.
-#[utoipa::path(post, path = "/api/v1/chats/{id}/messages", operation_id = "sendChatMessage", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/chats/{id}/messages", operation_id = "sendChatMessage", tag = "chats", security(("bearer" = []), ("apiKey" = [])),
     params(("id" = i64, Path,)), request_body = SendMessage, responses(
-        (status = 200, description = "The answer: an event stream (`text/event-stream`), or with `stream: false` this JSON", body = MessageReply),
+        (status = 200, description = "The answer: server-sent events (`message`, `delta`…, then `done` or `error`), or with `stream: false` one JSON reply",
+            content((ChatEvent = "text/event-stream"), (MessageReply = "application/json"))),
         (status = 400, description = "`invalid_request` (empty content, parameter out of range, a `max_tokens` that could cost more than 10^15 credits), `context_length_exceeded`", body = ErrorBody),
         (status = 404, description = "`not_found` (chat or parent), `model_not_found`", body = ErrorBody),
         (status = 502, description = "`upstream_error`", body = ErrorBody),

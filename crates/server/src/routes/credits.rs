@@ -27,7 +27,8 @@ pub struct OwnLedgerQuery {
     /// Items per page, 1 to 100 (20 when absent).
     #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u64>,
-    /// adjustment | registration_reward | check_in | redemption | usage | purchase | refund
+    /// Only entries of this kind.
+    #[param(value_type = Option<EntryKind>)]
     pub kind: Option<String>,
 }
 
@@ -41,7 +42,8 @@ pub struct LedgerQuery {
     #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u64>,
     pub user_id: Option<i64>,
-    /// adjustment | registration_reward | check_in | redemption | usage | purchase | refund
+    /// Only entries of this kind.
+    #[param(value_type = Option<EntryKind>)]
     pub kind: Option<String>,
     /// RFC 3339; entries at or after.
     pub from: Option<DateTime<Utc>>,
@@ -122,11 +124,13 @@ pub async fn admin_ledger(
 pub struct Adjustment {
     /// Credits to add (positive) or take (negative), at most 10^15 either way; the balance
     /// never goes below what the user has nor above 10^15.
-    #[schema(minimum = -1_000_000_000_000_000_i64, maximum = 1_000_000_000_000_000_i64)]
+    #[schema(schema_with = adjustment_amount_schema)]
     pub amount: i64,
     /// Shown in the user's ledger.
+    #[schema(max_length = 500, pattern = r"\S")]
     pub reason: String,
     /// Sending the same key again returns the first adjustment and changes nothing.
+    #[schema(min_length = 1, max_length = 128)]
     pub idempotency_key: Option<String>,
 }
 
@@ -180,6 +184,7 @@ pub async fn adjust(
 #[into_params(parameter_in = Query)]
 pub struct MonthQuery {
     /// `YYYY-MM`; default this month (in the site's time zone).
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2026-12")]
     pub month: Option<String>,
 }
 
@@ -347,4 +352,26 @@ pub async fn admin_usage(
         )
         .await?,
     ))
+}
+
+/// `amount` in the document: 1 to 10^15 credits either way, never zero.
+fn adjustment_amount_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    let range = |min: i64, max: i64| {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Int64,
+            )))
+            .minimum(Some(min))
+            .maximum(Some(max))
+    };
+    OneOfBuilder::new()
+        .item(range(-confab_core::MAX_CREDITS, -1))
+        .item(range(1, confab_core::MAX_CREDITS))
+        .description(Some(
+            "Credits to add (positive) or take (negative), never zero.",
+        ))
+        .build()
+        .into()
 }

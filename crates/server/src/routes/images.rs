@@ -56,6 +56,48 @@ pub struct UploadView {
     pub url: String,
 }
 
+/// The form of `POST /api/v1/uploads`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the multipart form read by `crate::multipart::Form`.
+pub struct UploadForm {
+    /// A PNG, JPEG or WebP image.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// The form of `POST /api/v1/images/edits`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the multipart form read by `crate::multipart::Form`.
+pub struct EditForm {
+    /// An image catalog model.
+    #[schema(min_length = 1, example = "stable-image-core")]
+    model: String,
+    /// What to make of the image; 1 to 32,000 characters.
+    #[schema(max_length = 32000, pattern = r"\S")]
+    prompt: String,
+    /// The source image (PNG, JPEG or WebP); or name an upload in `image_file_id`.
+    #[schema(value_type = Option<String>, format = Binary)]
+    image: Option<Vec<u8>>,
+    /// An upload of the caller's (`POST /api/v1/uploads`) to start from instead of `image`.
+    image_file_id: Option<String>,
+    /// A PNG whose transparent pixels mark what to change.
+    #[schema(value_type = Option<String>, format = Binary)]
+    mask: Option<Vec<u8>>,
+    /// What the image should not show (Stability).
+    negative_prompt: Option<String>,
+    /// 1 to 10; default 1.
+    #[schema(minimum = 1, maximum = 10)]
+    n: Option<u32>,
+    /// `WIDTHxHEIGHT` (64 to 4096 each) or `auto`.
+    size: Option<String>,
+    /// 0 to 1: how far to move from the source (Stability).
+    #[schema(minimum = 0, maximum = 1)]
+    strength: Option<f64>,
+    /// For repeatable results where the provider supports it.
+    seed: Option<u64>,
+    response_format: Option<ResponseFormat>,
+}
+
 /// The address clients reach this server at: configured, or read from the request (forwarded
 /// headers only when they are trusted).
 pub fn base_url(state: &AppState, req: &HttpRequest) -> String {
@@ -108,7 +150,7 @@ fn view(images: Images, base: &str) -> ImagesView {
 
 /// Generate images from a prompt (OpenAI dall-e / gpt-image, Stability stable-image or v1
 /// text-to-image, whichever serves the model). Every image is stored and served at `url`.
-#[utoipa::path(post, path = "/api/v1/images/generations", operation_id = "generateImages", tag = "images", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/images/generations", operation_id = "generateImages", tag = "images", security(("bearer" = []), ("apiKey" = [])),
     request_body = GenerateImages,
     responses(
         (status = 200, description = "The images", body = ImagesView),
@@ -155,8 +197,8 @@ fn check_length(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
 /// `prompt`, the source as an `image` file part (or `image_file_id` of an upload), an optional
 /// PNG `mask`, `n`, `size`, `strength` (0 to 1, Stability), `seed`, `negative_prompt`,
 /// `response_format` (`url` or `b64_json`).
-#[utoipa::path(post, path = "/api/v1/images/edits", operation_id = "editImage", tag = "images", security(("bearer" = [])),
-    request_body(content_type = "multipart/form-data", content = Object),
+#[utoipa::path(post, path = "/api/v1/images/edits", operation_id = "editImage", tag = "images", security(("bearer" = []), ("apiKey" = [])),
+    request_body(content_type = "multipart/form-data", content = EditForm),
     responses(
         (status = 200, description = "The images", body = ImagesView),
         (status = 400, description = "`invalid_request` (see `param`: image, prompt, n, size, strength, model), `invalid_body`", body = ErrorBody),
@@ -220,8 +262,8 @@ pub async fn edits(
 /// Upload an image (PNG, JPEG or WebP, told by its content; at most `files.max_upload_bytes`)
 /// as the `file` part of a `multipart/form-data` body. Use its id as an edit's `image_file_id`,
 /// or its url in a message.
-#[utoipa::path(post, path = "/api/v1/uploads", operation_id = "uploadImage", tag = "images", security(("bearer" = [])),
-    request_body(content_type = "multipart/form-data", content = Object),
+#[utoipa::path(post, path = "/api/v1/uploads", operation_id = "uploadImage", tag = "images", security(("bearer" = []), ("apiKey" = [])),
+    request_body(content_type = "multipart/form-data", content = UploadForm),
     responses(
         (status = 201, description = "Stored", body = UploadView),
         (status = 400, description = "`invalid_request` (no `file` part), `invalid_body`", body = ErrorBody),

@@ -21,9 +21,15 @@ pub async fn get(Caller(principal): Caller) -> web::Json<UserView> {
 /// An empty string clears a field.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ProfileUpdate {
-    #[schema(example = "Alice")]
+    #[schema(
+        example = "Alice",
+        pattern = r"^\s*([^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?)?\s*$"
+    )]
     pub nickname: Option<String>,
-    #[schema(example = "https://example.com/alice.png")]
+    #[schema(
+        example = "https://example.com/alice.png",
+        pattern = r"^\s*(https://[^\s\x00-\x1f\x7f-\x9f]{1,2040}|http://[^\s\x00-\x1f\x7f-\x9f]{1,2041})?\s*$"
+    )]
     pub avatar_url: Option<String>,
 }
 
@@ -56,7 +62,12 @@ pub async fn update(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordChange {
     pub current_password: String,
-    #[schema(example = "a new long passphrase")]
+    #[schema(
+        example = "a new long passphrase",
+        min_length = 8,
+        max_length = 128,
+        pattern = r"\S"
+    )]
     pub new_password: String,
 }
 

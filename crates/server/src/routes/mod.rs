@@ -13,6 +13,7 @@ pub mod images;
 pub mod me;
 pub mod models;
 pub mod openai;
+pub mod openai_types;
 pub mod payments;
 pub mod provider_keys;
 pub mod redemptions;

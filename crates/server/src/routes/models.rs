@@ -24,7 +24,7 @@ pub struct ModelList {
 }
 
 /// The models the caller may use, with their prices.
-#[utoipa::path(get, path = "/api/v1/models", operation_id = "listModels", tag = "chats", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/models", operation_id = "listModels", tag = "chats", security(("bearer" = []), ("apiKey" = [])),
     responses(
         (status = 200, description = "Enabled models the caller's tier (and API key) allows", body = PublicModelList),
         (status = 401, description = "Not logged in", body = ErrorBody)))]
@@ -95,7 +95,8 @@ pub async fn get(
     params(("id" = i64, Path,)), request_body = ModelPatch, responses(
         (status = 200, description = "Changed", body = ModelView),
         (status = 400, description = "`invalid_request`", body = ErrorBody),
-        (status = 404, description = "`model_not_found`", body = ErrorBody)))]
+        (status = 404, description = "`model_not_found`", body = ErrorBody),
+        (status = 409, description = "`conflict`: another model has this name", body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
     _admin: Admin,

@@ -5,14 +5,17 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use confab_chats::completions::{self, CompletionEvent};
 use confab_chats::images::GenerateImages;
 use confab_credits::tiers;
-use confab_providers::Usage;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::auth::Consumer;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::routes::images;
+use crate::routes::openai_types::{
+    AssistantMessage, ChatCompletion, ChatCompletionEvent, ChatCompletionRequest, CompletionChoice,
+    CompletionUsage, OpenAiImage, OpenAiImages, OpenAiModel, OpenAiModelList,
+};
 use crate::sse;
 use crate::state::AppState;
 
@@ -26,24 +29,6 @@ fn completion_id() -> String {
     format!("chatcmpl-{suffix}")
 }
 
-/// OpenAI's `usage` object.
-#[derive(Serialize, Clone, Copy)]
-struct UsageOut {
-    prompt_tokens: u32,
-    completion_tokens: u32,
-    total_tokens: u32,
-}
-
-impl From<Usage> for UsageOut {
-    fn from(usage: Usage) -> Self {
-        Self {
-            prompt_tokens: usage.prompt_tokens,
-            completion_tokens: usage.completion_tokens,
-            total_tokens: usage.prompt_tokens + usage.completion_tokens,
-        }
-    }
-}
-
 /// One `chat.completion.chunk`, serialized straight from borrowed parts: the relay's hot path
 /// builds no intermediate JSON tree per chunk.
 #[derive(Serialize)]
@@ -55,7 +40,7 @@ struct Chunk<'a> {
     system_fingerprint: Option<&'static str>,
     choices: &'a [Choice<'a>],
     #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<Option<UsageOut>>,
+    usage: Option<Option<CompletionUsage>>,
 }
 
 #[derive(Serialize)]
@@ -91,10 +76,11 @@ struct Delta<'a> {
 /// `chat.completion.chunk` events and `data: [DONE]`; `stream_options.include_usage` adds the
 /// usage chunk. Fields Confab does not interpret (tools, response_format, ...) are passed to
 /// OpenAI-format providers.
-#[utoipa::path(post, path = "/v1/chat/completions", operation_id = "createChatCompletion", tag = "openai", security(("bearer" = [])),
-    request_body(content = Object, description = "OpenAI's chat completion request"),
+#[utoipa::path(post, path = "/v1/chat/completions", operation_id = "createChatCompletion", tag = "openai", security(("bearer" = []), ("apiKey" = [])),
+    request_body(content = ChatCompletionRequest, description = "OpenAI's chat completion request"),
     responses(
-        (status = 200, description = "`chat.completion`, or a stream of `chat.completion.chunk`", body = Object),
+        (status = 200, description = "`chat.completion` (JSON), or with `stream: true` server-sent events, each `data:` a `chat.completion.chunk`, ending with `data: [DONE]`",
+            content((ChatCompletion = "application/json"), (ChatCompletionEvent = "text/event-stream"))),
         (status = 400, description = "`invalid_request` (see `param`), `invalid_json`", body = ErrorBody),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
         (status = 404, description = "`model_not_found`", body = ErrorBody),
@@ -114,31 +100,31 @@ pub async fn chat_completions(
     let model = chat.model.name.clone();
     if !chat.stream {
         let completion = completions::complete(&state.relay, usage_caller, chat).await?;
-        let mut message =
-            json!({"role": "assistant", "content": completion.content, "refusal": null});
-        if let Some(tool_calls) = completion.tool_calls {
-            message["tool_calls"] = tool_calls;
-        }
-        return Ok(HttpResponse::Ok().json(json!({
-            "id": id,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": [{
-                "index": 0,
-                "message": message,
-                "logprobs": null,
-                "finish_reason": completion.finish_reason,
+        return Ok(HttpResponse::Ok().json(ChatCompletion {
+            id,
+            object: "chat.completion",
+            created,
+            model,
+            choices: vec![CompletionChoice {
+                index: 0,
+                message: AssistantMessage {
+                    role: "assistant",
+                    content: completion.content,
+                    refusal: None,
+                    tool_calls: completion.tool_calls,
+                },
+                logprobs: None,
+                finish_reason: completion.finish_reason,
             }],
-            "usage": UsageOut::from(completion.usage.unwrap_or_default()),
-            "system_fingerprint": null,
-        })));
+            usage: CompletionUsage::from(completion.usage.unwrap_or_default()),
+            system_fingerprint: None,
+        }));
     }
     let include_usage = chat.include_usage;
     let receiver = completions::stream(state.relay.clone(), usage_caller, chat).await?;
     // Clients that asked for usage see `"usage": null` on every chunk but the last.
-    let usage_field = move |usage: Option<UsageOut>| include_usage.then_some(usage);
-    let chunk = move |choices: &[Choice<'_>], usage: Option<UsageOut>| {
+    let usage_field = move |usage: Option<CompletionUsage>| include_usage.then_some(usage);
+    let chunk = move |choices: &[Choice<'_>], usage: Option<CompletionUsage>| {
         sse::data(&Chunk {
             id: &id,
             object: "chat.completion.chunk",
@@ -179,7 +165,7 @@ pub async fn chat_completions(
                 }],
                 None,
             ),
-            CompletionEvent::Usage(usage) => chunk(&[], Some(UsageOut::from(usage))),
+            CompletionEvent::Usage(usage) => chunk(&[], Some(CompletionUsage::from(usage))),
             CompletionEvent::Error { code, message } => {
                 sse::data(&ErrorBody::new(code, message, None))
             }
@@ -195,35 +181,31 @@ pub async fn chat_completions(
 }
 
 /// Lists the models, in OpenAI's shape.
-#[utoipa::path(get, path = "/v1/models", operation_id = "listOpenAiModels", tag = "openai", security(("bearer" = [])),
-    responses((status = 200, description = "`{object: list, data: [model]}`", body = Object),
+#[utoipa::path(get, path = "/v1/models", operation_id = "listOpenAiModels", tag = "openai", security(("bearer" = []), ("apiKey" = [])),
+    responses((status = 200, description = "The models the caller may use", body = OpenAiModelList),
         (status = 401, description = "Missing or bad token", body = ErrorBody)))]
 pub async fn models(
     state: web::Data<AppState>,
     caller: Consumer,
 ) -> Result<HttpResponse, ApiError> {
     let tier = tiers::tier_of(&state.db, caller.user_id, chrono::Utc::now()).await?;
-    let data: Vec<Value> = state
+    let data: Vec<OpenAiModel> = state
         .catalog()
         .available(tier.rank())
         .iter()
         .filter(|m| caller.may_use(&m.name))
-        .map(|m| {
-            json!({
-                "id": m.name,
-                "object": "model",
-                "created": m.created_at.timestamp(),
-                "owned_by": "confab",
-            })
-        })
+        .map(|m| OpenAiModel::of(m))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
+    Ok(HttpResponse::Ok().json(OpenAiModelList {
+        object: "list",
+        data,
+    }))
 }
 
 /// One model, in OpenAI's shape.
-#[utoipa::path(get, path = "/v1/models/{model}", operation_id = "getOpenAiModel", tag = "openai", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/models/{model}", operation_id = "getOpenAiModel", tag = "openai", security(("bearer" = []), ("apiKey" = [])),
     params(("model" = String, Path,)),
-    responses((status = 200, description = "The model", body = Object),
+    responses((status = 200, description = "The model", body = OpenAiModel),
         (status = 404, description = "`model_not_found`", body = ErrorBody)))]
 pub async fn model(
     state: web::Data<AppState>,
@@ -237,31 +219,15 @@ pub async fn model(
         .get(&name)
         .filter(|model| model.min_tier <= tier.rank() && caller.may_use(&model.name))
         .ok_or_else(|| confab_chats::ChatsError::UnknownModel(name.into_inner()))?;
-    Ok(HttpResponse::Ok().json(json!({
-        "id": model.name,
-        "object": "model",
-        "created": model.created_at.timestamp(),
-        "owned_by": "confab",
-    })))
-}
-
-/// One image in OpenAI's shape: `url` or `b64_json`, as asked.
-#[derive(Serialize)]
-struct OpenAiImage {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    b64_json: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    revised_prompt: Option<String>,
+    Ok(HttpResponse::Ok().json(OpenAiModel::of(&model)))
 }
 
 /// Generates images, in OpenAI's shape (`{created, data: [{url | b64_json, revised_prompt}]}`).
 /// URLs point at this server's stored copies.
-#[utoipa::path(post, path = "/v1/images/generations", operation_id = "createImage", tag = "openai", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/images/generations", operation_id = "createImage", tag = "openai", security(("bearer" = []), ("apiKey" = [])),
     request_body(content = GenerateImages, description = "OpenAI's image generation request"),
     responses(
-        (status = 200, description = "`{created, data}`", body = Object),
+        (status = 200, description = "The images", body = OpenAiImages),
         (status = 400, description = "`invalid_request` (see `param`), `invalid_json`", body = ErrorBody),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
         (status = 404, description = "`model_not_found`", body = ErrorBody),
@@ -295,5 +261,8 @@ pub async fn image_generations(
             revised_prompt: image.revised_prompt,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({"created": images.created, "data": data})))
+    Ok(HttpResponse::Ok().json(OpenAiImages {
+        created: images.created,
+        data,
+    }))
 }

@@ -143,9 +143,12 @@ pub async fn close_order(
     operation_id = "paymentNotify", params(("channel_id" = i64, Path,)),
     request_body(content = String, description = "As the gateway sends it: a form, JSON, or nothing (GET)"),
     responses(
-        (status = 200, description = "Accepted, in the gateway's format", body = String),
-        (status = 400, description = "Refused (the gateway's failure answer)", body = String),
-        (status = 404, description = "No such channel", body = String)))]
+        (status = 200, description = "Accepted, in the gateway's format (`success` as text, or the JSON the gateway expects)",
+            content((String = "text/plain"), (Object = "application/json"))),
+        (status = 400, description = "Refused, in the gateway's format (its failure answer)",
+            content((String = "text/plain"), (Object = "application/json"))),
+        (status = 404, description = "`not_found`: no such channel",
+            content((ErrorBody = "application/json"), (String = "text/plain")))))]
 pub async fn notify(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -181,9 +184,12 @@ pub async fn notify(
 /// The same notify sent as a GET with the parameters in the query (Epay does this).
 #[utoipa::path(get, path = "/api/v1/payments/{channel_id}/notify", tag = "payments",
     operation_id = "paymentNotifyGet", params(("channel_id" = i64, Path,)), responses(
-        (status = 200, description = "Accepted, in the gateway's format", body = String),
-        (status = 400, description = "Refused (the gateway's failure answer)", body = String),
-        (status = 404, description = "No such channel", body = String)))]
+        (status = 200, description = "Accepted, in the gateway's format (`success` as text, or the JSON the gateway expects)",
+            content((String = "text/plain"), (Object = "application/json"))),
+        (status = 400, description = "Refused, in the gateway's format (its failure answer)",
+            content((String = "text/plain"), (Object = "application/json"))),
+        (status = 404, description = "`not_found`: no such channel",
+            content((ErrorBody = "application/json"), (String = "text/plain")))))]
 pub async fn notify_get(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -99,7 +99,8 @@ pub async fn get(
     params(("id" = i64, Path,)), request_body = ProviderKeyPatch, responses(
         (status = 200, description = "Changed", body = ProviderKeyView),
         (status = 400, description = "`invalid_request`", body = ErrorBody),
-        (status = 404, description = "`not_found`", body = ErrorBody)))]
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`conflict`: another key has this name", body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
     _admin: Admin,

@@ -45,7 +45,18 @@ pub struct Voided {
 #[into_params(parameter_in = Query)]
 pub struct CreateQuery {
     /// `json` (default) or `csv` (`code,kind,amount,expires_at,batch_id`).
-    pub format: Option<String>,
+    #[param(inline)]
+    pub format: Option<BatchFormat>,
+}
+
+/// How a new batch's codes are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchFormat {
+    /// The batch and its codes as JSON.
+    Json,
+    /// A CSV file, one line per code.
+    Csv,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -139,7 +150,8 @@ pub async fn own(
 /// with `?format=csv`, as a CSV file.
 #[utoipa::path(post, path = "/api/v1/admin/redemption-codes", operation_id = "adminCreateRedemptionCodes", tag = "admin", security(("bearer" = [])),
     params(CreateQuery), request_body = NewBatch, responses(
-        (status = 201, description = "The batch and its codes (or `text/csv`)", body = CreatedBatch),
+        (status = 201, description = "The batch and its codes (or, with `format=csv`, a CSV file)",
+            content((CreatedBatch = "application/json"), (String = "text/csv"))),
         (status = 400, description = "`invalid_request` (see `param`), `invalid_query`", body = ErrorBody),
         (status = 403, description = "`forbidden`", body = ErrorBody)))]
 pub async fn create(
@@ -148,16 +160,7 @@ pub async fn create(
     query: Query<CreateQuery>,
     body: Json<NewBatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let csv = match query.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => {
-            return Err(
-                ApiError::new(Code::InvalidQuery, "format must be json or csv")
-                    .with_param("format"),
-            );
-        }
-    };
+    let csv = query.format == Some(BatchFormat::Csv);
     let created =
         redemptions::create_batch(&state.db, admin.user.id, body.into_inner(), Utc::now()).await?;
     if !csv {

@@ -10,11 +10,20 @@ use crate::state::AppState;
 /// The first admin account.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetupRequest {
-    #[schema(example = "admin")]
+    #[schema(example = "admin", pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
     pub username: String,
-    #[schema(example = "a-long-admin-passphrase")]
+    #[schema(
+        example = "a-long-admin-passphrase",
+        min_length = 8,
+        max_length = 128,
+        pattern = r"\S"
+    )]
     pub password: String,
-    #[schema(example = "admin@example.com")]
+    #[schema(
+        example = "admin@example.com",
+        max_length = 254,
+        pattern = r"^\s*([^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s.\x00-\x1f\x7f-\x9f]([^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f])?\.[^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f])?\s*$"
+    )]
     pub email: Option<String>,
 }
 

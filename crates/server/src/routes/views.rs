@@ -10,13 +10,27 @@ use utoipa::ToSchema;
 /// conversion from a domain [`confab_core::Page`]. OpenAPI needs a named schema per item type,
 /// so each list gets its own struct; this keeps them one line each.
 macro_rules! page_schema {
-    ($(#[$meta:meta])* $name:ident, $item:ty) => {
-        $(#[$meta])*
+    ($name:ident, $item:ty) => {
+        $crate::routes::views::page_schema!(
+            #[doc = concat!("One page of `", stringify!($item), "`s.")]
+            $name,
+            $item
+        );
+    };
+    ($(#[$meta:meta])+ $name:ident, $item:ty) => {
+        $(#[$meta])+
         #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
         pub struct $name {
+            /// This page's items.
             pub items: Vec<$item>,
+            /// How many items match, on every page.
+            #[schema(example = 42)]
             pub total: u64,
+            /// Which page this is, from 1.
+            #[schema(example = 1)]
             pub page: u64,
+            /// Items per page.
+            #[schema(example = 20)]
             pub page_size: u64,
         }
 
