@@ -154,9 +154,13 @@ async fn every_reference_resolves() {
                         dangling.push(target.clone());
                     }
                 }
-                fields.values().for_each(|value| walk(value, schemas, dangling));
+                fields
+                    .values()
+                    .for_each(|value| walk(value, schemas, dangling));
             }
-            Value::Array(items) => items.iter().for_each(|value| walk(value, schemas, dangling)),
+            Value::Array(items) => items
+                .iter()
+                .for_each(|value| walk(value, schemas, dangling)),
             _ => {}
         }
     }
@@ -168,4 +172,24 @@ async fn every_reference_resolves() {
     let mut dangling = Vec::new();
     walk(&doc, schemas, &mut dangling);
     assert!(dangling.is_empty(), "unresolved references: {dangling:?}");
+}
+
+/// Every schema and every property of the document says what it is.
+#[tokio::test]
+async fn every_schema_and_property_is_described() {
+    let app = spawn_app().await;
+    let doc = expect_status(app.get("/openapi.json", None).await, StatusCode::OK).await;
+    let described = |node: &Value| node["description"].as_str().is_some_and(|d| !d.is_empty());
+    let mut bare = Vec::new();
+    for (name, schema) in doc["components"]["schemas"].as_object().expect("schemas") {
+        if !described(schema) {
+            bare.push(name.clone());
+        }
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            if !described(property) {
+                bare.push(format!("{name}.{field}"));
+            }
+        }
+    }
+    assert!(bare.is_empty(), "undescribed: {bare:?}");
 }

@@ -21,6 +21,7 @@ use crate::ChatsError;
 /// The largest context window or output limit a model may declare.
 pub const MAX_TOKENS: i32 = 10_000_000;
 
+/// What a model makes: chat answers or images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Modality {
@@ -45,30 +46,38 @@ impl Modality {
     }
 }
 
+/// A model to add to the catalog.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewModel {
     /// The public name, e.g. `gpt-4o-mini` or `qwen2.5-7b`.
     #[schema(pattern = r"^\s*[A-Za-z0-9_.:/@-]{1,64}\s*$")]
     pub name: String,
+    /// Chat or image.
     pub modality: Modality,
     /// Provider kind -> the model's name there; kinds left out use the public name.
     #[serde(default)]
     #[schema(schema_with = new_upstream_names_schema)]
     pub upstream_names: BTreeMap<String, String>,
+    /// For people choosing a model; blank removes it.
     pub description: Option<String>,
+    /// Credits per request.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_request: i64,
+    /// Credits per 1,000 prompt tokens.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_1k_prompt_tokens: i64,
+    /// Credits per 1,000 answer tokens.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_1k_completion_tokens: i64,
+    /// Credits per image.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_image: i64,
+    /// The lowest tier that may use it: 0 free, 1 vip, 2 svip.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 2)]
     pub min_tier: i32,
@@ -78,64 +87,99 @@ pub struct NewModel {
     /// Tokens (default 4096).
     #[schema(minimum = 1, maximum = 10_000_000)]
     pub max_output_tokens: Option<i32>,
+    /// Disabled models are hidden and refused.
     pub enabled: Option<bool>,
+    /// Lower first in lists.
     #[serde(default)]
     pub sort_order: i32,
 }
 
+/// A catalog model's changes; absent fields stay.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelPatch {
+    /// The public name: 1 to 64 of letters, digits and `- _ . : / @`.
     #[schema(pattern = r"^\s*[A-Za-z0-9_.:/@-]{1,64}\s*$")]
     pub name: Option<String>,
+    /// Provider kind -> the model's name there; kinds left out use the public name.
     #[schema(schema_with = patched_upstream_names_schema)]
     pub upstream_names: Option<BTreeMap<String, String>>,
+    /// For people choosing a model; blank removes it.
     pub description: Option<String>,
+    /// Credits per request.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_request: Option<i64>,
+    /// Credits per 1,000 prompt tokens.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_1k_prompt_tokens: Option<i64>,
+    /// Credits per 1,000 answer tokens.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_1k_completion_tokens: Option<i64>,
+    /// Credits per image.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price_per_image: Option<i64>,
+    /// The lowest tier that may use it: 0 free, 1 vip, 2 svip.
     #[schema(minimum = 0, maximum = 2)]
     pub min_tier: Option<i32>,
+    /// Tokens of context the model takes: 1 to 10^7.
     #[schema(minimum = 1, maximum = 10_000_000)]
     pub context_window: Option<i32>,
+    /// Most tokens of one answer: 1 to 10^7.
     #[schema(minimum = 1, maximum = 10_000_000)]
     pub max_output_tokens: Option<i32>,
+    /// Disabled models are hidden and refused.
     pub enabled: Option<bool>,
+    /// Lower first in lists.
     pub sort_order: Option<i32>,
 }
 
 /// A catalog entry as admins see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ModelView {
+    /// The model id.
     pub id: i64,
+    /// The public name: 1 to 64 of letters, digits and `- _ . : / @`.
     pub name: String,
+    /// Chat or image.
     pub modality: Modality,
+    /// Provider kind -> the model's name there; kinds left out use the public name.
     pub upstream_names: BTreeMap<String, String>,
+    /// For people choosing a model; blank removes it.
     pub description: Option<String>,
+    /// What it costs, before the tier multiplier.
     pub prices: Prices,
+    /// The lowest tier that may use it: 0 free, 1 vip, 2 svip.
     pub min_tier: i32,
+    /// Tokens of context the model takes: 1 to 10^7.
     pub context_window: i32,
+    /// Most tokens of one answer: 1 to 10^7.
     pub max_output_tokens: i32,
+    /// Disabled models are hidden and refused.
     pub enabled: bool,
+    /// Lower first in lists.
     pub sort_order: i32,
+    /// When it was added.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
 /// A model as users see it (`GET /api/v1/models`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PublicModel {
+    /// The public name: 1 to 64 of letters, digits and `- _ . : / @`.
     pub name: String,
+    /// Chat or image.
     pub modality: Modality,
+    /// For people choosing a model; blank removes it.
     pub description: Option<String>,
+    /// What it costs, before the tier multiplier.
     pub prices: Prices,
+    /// The lowest tier that may use it: 0 free, 1 vip, 2 svip.
     pub min_tier: i32,
+    /// Tokens of context the model takes: 1 to 10^7.
     pub context_window: i32,
+    /// Most tokens of one answer: 1 to 10^7.
     pub max_output_tokens: i32,
 }
 
@@ -447,7 +491,12 @@ impl Catalog {
 fn upstream_names_schema(nullable: bool) -> utoipa::openapi::Object {
     let kinds: Vec<&str> = ProviderKind::ALL.iter().map(|kind| kind.as_str()).collect();
     let name = confab_core::schema::text(1, 128, Some(confab_core::schema::NOT_BLANK));
-    confab_core::schema::map(&kinds, name, nullable)
+    confab_core::schema::map(
+        &kinds,
+        name,
+        nullable,
+        "Provider kind -> the model's name there; kinds left out use the public name.",
+    )
 }
 
 fn new_upstream_names_schema() -> utoipa::openapi::Object {

@@ -14,6 +14,7 @@ use crate::ChatsError;
 
 pub const DEFAULT_TITLE: &str = "New chat";
 
+/// A new chat; every field has a default.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChat {
@@ -22,27 +23,39 @@ pub struct NewChat {
     pub title: Option<String>,
     /// The model messages use when they name none.
     pub model: Option<String>,
+    /// Up to 20,000 characters.
     #[schema(max_length = 20000)]
     pub system_prompt: Option<String>,
 }
 
+/// A chat's new title, model or system prompt; absent fields stay.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChatPatch {
+    /// 1 to 255 characters (trimmed).
     #[schema(pattern = r"^\s*\S([\s\S]{0,253}\S)?\s*$")]
     pub title: Option<String>,
+    /// A chat model of the catalog.
     pub model: Option<String>,
+    /// Up to 20,000 characters; blank removes it.
     #[schema(max_length = 20000)]
     pub system_prompt: Option<String>,
 }
 
+/// A chat: a conversation with one model.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChatView {
+    /// The chat id.
     pub id: i64,
+    /// Its title.
     pub title: String,
+    /// The model new messages go to, unless they name another.
     pub model: Option<String>,
+    /// Instructions sent before the conversation.
     pub system_prompt: Option<String>,
+    /// When it was made.
     pub created_at: DateTime<Utc>,
+    /// When it last changed (a message, a rename).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -59,6 +72,7 @@ impl From<chat::Model> for ChatView {
     }
 }
 
+/// How a message's answer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
@@ -103,6 +117,7 @@ pub enum MessageRole {
 /// One message of a chat.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
+    /// The message id.
     pub id: i64,
     /// The chat it belongs to.
     pub chat_id: i64,
@@ -118,18 +133,25 @@ pub struct MessageView {
     /// The sampling parameters the request used.
     #[schema(value_type = Option<Object>)]
     pub params: Option<serde_json::Value>,
+    /// Whether the answer is complete, interrupted or failed.
     pub status: MessageStatus,
     /// For a user message, its own size; for an answer, the whole prompt it was given.
     pub prompt_tokens: i32,
+    /// Tokens of the answer.
     pub completion_tokens: i32,
     /// Time to first token, in milliseconds.
     pub ttft_ms: Option<i32>,
+    /// How long the answer took, in milliseconds.
     pub total_ms: Option<i32>,
+    /// The provider key that served the answer.
     pub provider_key_id: Option<i64>,
+    /// The error code of a failed answer.
     pub error_code: Option<String>,
+    /// What went wrong, for people (failed answers).
     pub error: Option<String>,
     /// Credits charged for this answer (0 for questions and failures).
     pub cost: i64,
+    /// When it was stored.
     pub created_at: DateTime<Utc>,
 }
 

@@ -27,9 +27,11 @@ use crate::metering::{self, Billing, Caller, worst_case};
 use crate::relay::{Relay, Relayed, elapsed_ms};
 use crate::tokens::{self, Turn};
 
+/// A message to send in a chat, and how to answer it.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
+    /// The message: 1 to 100,000 characters (trimmed).
     #[schema(pattern = r"^\s*\S([\s\S]{0,99998}\S)?\s*$")]
     pub content: String,
     /// Default: the chat's model.
@@ -56,10 +58,14 @@ pub struct SendMessage {
     pub stream: Option<bool>,
 }
 
+/// Tokens of one request.
 #[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct UsageView {
+    /// Prompt tokens (the history and the message).
     pub prompt_tokens: u32,
+    /// Answer tokens.
     pub completion_tokens: u32,
+    /// Their sum.
     pub total_tokens: u32,
 }
 

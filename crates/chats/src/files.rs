@@ -29,17 +29,22 @@ impl Purpose {
     }
 }
 
+/// A stored file (an upload or a generated image).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FileView {
     /// 32 hex characters (128 random bits).
     pub id: String,
     /// `upload` or `generated`.
     pub purpose: String,
+    /// `image/png`, `image/jpeg` or `image/webp`.
     pub content_type: String,
+    /// Its size in bytes.
     pub size: i64,
+    /// The SHA-256 of its bytes, hex.
     pub sha256: String,
     /// Where the file is served, relative to the server (`/files/{id}`).
     pub path: String,
+    /// When it was stored.
     pub created_at: DateTime<Utc>,
 }
 

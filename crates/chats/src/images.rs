@@ -21,6 +21,7 @@ const ASPECT_RATIOS: [&str; 9] = [
     "1:1", "16:9", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21",
 ];
 
+/// How generated images are answered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResponseFormat {
@@ -36,10 +37,13 @@ pub enum ResponseFormat {
 /// accepted and ignored.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct GenerateImages {
+    /// An image model of the catalog.
     #[schema(min_length = 1)]
     pub model: String,
+    /// What to draw; up to 32,000 characters.
     #[schema(max_length = 32000, pattern = r"\S")]
     pub prompt: String,
+    /// What the image should not show (Stability).
     pub negative_prompt: Option<String>,
     /// 1 to 10; default 1.
     #[schema(minimum = 1, maximum = 10)]
@@ -49,12 +53,16 @@ pub struct GenerateImages {
         pattern = r"^(auto|(6[4-9]|[7-9][0-9]|[1-9][0-9]{2}|[1-3][0-9]{3}|40[0-8][0-9]|409[0-6])x(6[4-9]|[7-9][0-9]|[1-9][0-9]{2}|[1-3][0-9]{3}|40[0-8][0-9]|409[0-6]))$"
     )]
     pub size: Option<String>,
+    /// Passed to the provider (e.g. `hd`).
     pub quality: Option<String>,
+    /// Passed to the provider (e.g. `vivid`).
     pub style: Option<String>,
     /// Stability: `1:1`, `16:9`, `21:9`, `2:3`, `3:2`, `4:5`, `5:4`, `9:16`, `9:21`.
     #[schema(pattern = r"^(1:1|16:9|21:9|2:3|3:2|4:5|5:4|9:16|9:21)$")]
     pub aspect_ratio: Option<String>,
+    /// For repeatable results where the provider supports it.
     pub seed: Option<u64>,
+    /// `url` (default) or `b64_json`.
     pub response_format: Option<ResponseFormat>,
 }
 

@@ -270,7 +270,9 @@ impl Relay {
 /// What `POST /admin/provider-keys/{id}/check` found.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct KeyCheck {
+    /// Whether the provider answered the key.
     pub reachable: bool,
+    /// How long the provider took to answer.
     pub latency_ms: u32,
     /// Models (or deployments, engines) the key can reach.
     pub models: Vec<String>,
@@ -278,6 +280,7 @@ pub struct KeyCheck {
     pub balance: Option<f64>,
     /// Why the check failed (`upstream_error`, `upstream_timeout`, ...).
     pub error_code: Option<String>,
+    /// What failed, for people.
     pub error: Option<String>,
 }
 

@@ -29,8 +29,9 @@ fn kind(base: Type, nullable: bool) -> SchemaType {
 }
 
 /// A list of `min..=max` items, each `item`; `null` allowed when `nullable`.
-pub fn list(item: Object, min: usize, max: usize, nullable: bool) -> Array {
+pub fn list(item: Object, min: usize, max: usize, nullable: bool, description: &str) -> Array {
     ArrayBuilder::new()
+        .description(Some(description))
         .schema_type(kind(Type::Array, nullable))
         .items(item)
         .min_items(Some(min))
@@ -39,8 +40,9 @@ pub fn list(item: Object, min: usize, max: usize, nullable: bool) -> Array {
 }
 
 /// An object whose keys are among `keys` and whose values are each `value`.
-pub fn map(keys: &[&str], value: Object, nullable: bool) -> Object {
+pub fn map(keys: &[&str], value: Object, nullable: bool, description: &str) -> Object {
     ObjectBuilder::new()
+        .description(Some(description))
         .schema_type(kind(Type::Object, nullable))
         .property_names(Some(
             ObjectBuilder::new()

@@ -15,23 +15,27 @@ use serde::Serialize;
 use crate::CreditsError;
 use crate::ledger::{self, EntryKind, NewEntry};
 
+/// Today's check-in.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CheckedIn {
     /// `YYYY-MM-DD` in the site's time zone.
     pub day: String,
     /// Consecutive days up to and including today.
     pub streak: i32,
+    /// Credits granted for it.
     pub reward: i64,
     /// The balance after the reward.
     pub balance: i64,
 }
 
+/// A month of the caller's check-ins.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Month {
     /// `YYYY-MM`.
     pub month: String,
     /// The days checked in, `YYYY-MM-DD`, in order.
     pub days: Vec<String>,
+    /// Whether the caller checked in today (the site's day).
     pub checked_in_today: bool,
     /// The streak as of today (0 when neither today nor yesterday was checked in).
     pub streak: i32,

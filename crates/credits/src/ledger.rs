@@ -71,21 +71,29 @@ pub struct NewEntry {
     pub actor_id: Option<i64>,
 }
 
+/// One ledger entry: a change to a balance, never edited.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EntryView {
+    /// The entry id.
     pub id: i64,
+    /// Whose balance.
     pub user_id: i64,
     /// Why the balance changed.
     #[schema(value_type = EntryKind)]
     pub kind: String,
     /// Signed: credits added (positive) or taken (negative).
     pub amount: i64,
+    /// The balance right after this entry.
     pub balance_after: i64,
+    /// Why, for people.
     pub reason: String,
+    /// What it refers to, e.g. a usage record, an order or a code.
     pub reference: Option<String>,
+    /// The key that makes the change happen once.
     pub idempotency_key: String,
     /// The admin who made an adjustment.
     pub actor_id: Option<i64>,
+    /// When it was written.
     pub created_at: DateTime<Utc>,
 }
 
@@ -113,6 +121,7 @@ pub struct Applied {
     pub replayed: bool,
 }
 
+/// A balance, what is held for requests in flight, and the tier.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Credits {
     /// The sum of the ledger entries; never above 10^15.
@@ -125,6 +134,7 @@ pub struct Credits {
     /// The tier in effect now (a lapsed paid tier shows as free).
     #[schema(value_type = crate::tiers::Tier)]
     pub tier: String,
+    /// When a `vip` or `svip` tier ends; null for `free`.
     pub tier_expires_at: Option<DateTime<Utc>>,
 }
 

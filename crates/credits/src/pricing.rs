@@ -5,14 +5,19 @@
 use confab_core::MAX_CREDITS;
 use serde::{Deserialize, Serialize};
 
+/// A model's list prices, in credits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Prices {
+    /// Per request.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub per_request: i64,
+    /// Per 1,000 prompt tokens.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub per_1k_prompt_tokens: i64,
+    /// Per 1,000 answer tokens.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub per_1k_completion_tokens: i64,
+    /// Per image.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub per_image: i64,
 }

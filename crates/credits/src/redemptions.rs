@@ -30,6 +30,7 @@ const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const CODE_LEN: usize = 20;
 const PREFIX_LEN: usize = 4;
 
+/// What a card code grants: credits, or days of a tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CodeKind {
@@ -54,9 +55,11 @@ impl CodeKind {
     }
 }
 
+/// A batch of card codes to make.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewBatch {
+    /// What each code grants.
     pub kind: CodeKind,
     /// Credits (1 to 10^9) or days (1 to 3650) each code grants.
     #[schema(minimum = 1, maximum = 1_000_000_000)]
@@ -71,15 +74,24 @@ pub struct NewBatch {
     pub note: Option<String>,
 }
 
+/// A batch of card codes made together.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BatchView {
+    /// The batch id.
     pub id: i64,
+    /// What each code grants.
     pub kind: CodeKind,
+    /// Credits, or days of the tier, each code grants.
     pub amount: i64,
+    /// How many codes the batch holds.
     pub quantity: i32,
+    /// Codes cannot be redeemed after this; null: never.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The admin's note, e.g. who the batch is for.
     pub note: String,
+    /// The admin who made it.
     pub created_by: i64,
+    /// When it was made.
     pub created_at: DateTime<Utc>,
 }
 
@@ -101,11 +113,13 @@ impl From<redemption_batch::Model> for BatchView {
 /// A new batch and its codes: the only time the codes are shown.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedBatch {
+    /// The batch just made.
     pub batch: BatchView,
     /// `XXXXX-XXXXX-XXXXX-XXXXX`; case, dashes and spaces do not matter when redeeming.
     pub codes: Vec<String>,
 }
 
+/// Where a card code stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CodeStatus {
@@ -116,19 +130,30 @@ pub enum CodeStatus {
     Expired,
 }
 
+/// One card code, as admins see it (never the code itself: it is stored hashed).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CodeView {
+    /// The code id.
     pub id: i64,
+    /// The batch it belongs to.
     pub batch_id: i64,
     /// The code's first characters, to find it.
     pub prefix: String,
+    /// What it grants.
     pub kind: CodeKind,
+    /// Credits or days it grants.
     pub amount: i64,
+    /// Unused, redeemed, expired or voided.
     pub status: CodeStatus,
+    /// It cannot be redeemed after this; null: never.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Who redeemed it.
     pub redeemed_by: Option<i64>,
+    /// When it was redeemed.
     pub redeemed_at: Option<DateTime<Utc>>,
+    /// When an admin voided it.
     pub voided_at: Option<DateTime<Utc>>,
+    /// When it was made.
     pub created_at: DateTime<Utc>,
 }
 
@@ -168,8 +193,11 @@ pub struct CodeFilter {
 /// What a redemption granted, and the account after it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Redeemed {
+    /// What the code granted.
     pub kind: CodeKind,
+    /// Credits or days granted.
     pub amount: i64,
+    /// The caller's balance afterwards.
     pub credits: Credits,
 }
 

@@ -17,6 +17,7 @@ const DAY_MS: i64 = 86_400_000;
 /// The longest range one report covers.
 pub const MAX_DAYS: i64 = 366;
 
+/// How a usage report groups its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
@@ -32,22 +33,32 @@ pub struct ReportRow {
     /// The day (`YYYY-MM-DD`), model name, API key id or user id; `none` for requests made
     /// without an API key.
     pub group: String,
+    /// Requests relayed.
     pub requests: i64,
+    /// Prompt tokens.
     pub prompt_tokens: i64,
+    /// Answer tokens.
     pub completion_tokens: i64,
+    /// Images generated.
     pub images: i64,
+    /// Credits charged.
     pub credits: i64,
 }
 
+/// Usage summed over days, per group.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// First day, inclusive.
     pub from: String,
     /// Last day, inclusive.
     pub to: String,
+    /// How the rows are grouped.
     pub group_by: GroupBy,
+    /// The site's time zone, in which the days are counted.
     pub time_zone: String,
+    /// One row per group, in order.
     pub rows: Vec<ReportRow>,
+    /// The sums over every row.
     pub total: ReportRow,
 }
 

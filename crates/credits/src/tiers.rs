@@ -14,6 +14,7 @@ use crate::pricing::{Prices, Rate};
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
 )]
+/// A membership tier: prices are multiplied by its percentage, and models may require one.
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     Free,
@@ -74,10 +75,13 @@ pub async fn tier_of(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierMultipliers {
+    /// Percentage of list price for free accounts.
     #[schema(minimum = 0, maximum = 1000)]
     pub free: u32,
+    /// Percentage for vip.
     #[schema(minimum = 0, maximum = 1000)]
     pub vip: u32,
+    /// Percentage for svip.
     #[schema(minimum = 0, maximum = 1000)]
     pub svip: u32,
 }

@@ -33,19 +33,27 @@ const MAX_DAILY_REQUESTS: i64 = 1_000_000_000;
 /// A key as its owner and admins see it: never the secret.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
+    /// The key id.
     pub id: i64,
+    /// Who owns the key.
     pub user_id: i64,
+    /// A name for people, 1 to 64 characters.
     pub name: String,
     /// The secret's first and last characters, e.g. `sk-a…f00d`.
     pub hint: String,
+    /// A disabled key is refused (`api_key_disabled`).
     pub enabled: bool,
+    /// After this the key is refused (`api_key_expired`); null: never.
     pub expires_at: Option<DateTime<Utc>>,
     /// Most credits the key may spend in all; null for no limit beyond the balance.
     pub credit_limit: Option<i64>,
+    /// Credits charged to requests made with this key.
     pub credits_used: i64,
     /// Most requests per calendar day (site time zone); null for no limit.
     pub daily_request_limit: Option<i64>,
+    /// Requests made with this key, ever.
     pub request_total: i64,
+    /// Requests today (a calendar day in the site's time zone).
     pub request_today: i64,
     /// Catalog model names the key may use; null for every model the account may use.
     pub allowed_models: Option<Vec<String>>,
@@ -53,9 +61,13 @@ pub struct ApiKey {
     pub allowed_ips: Option<Vec<String>>,
     /// An embed key: it may only read and talk in this chat.
     pub chat_id: Option<i64>,
+    /// When the key last made a request.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The address of its last request.
     pub last_used_ip: Option<String>,
+    /// When the key was made.
     pub created_at: DateTime<Utc>,
+    /// When its settings last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -97,6 +109,7 @@ pub struct CreatedApiKey {
     pub key: ApiKey,
 }
 
+/// A new API key: its name and, optionally, its limits and scope.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
@@ -125,24 +138,32 @@ pub struct NewApiKey {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyPatch {
+    /// 1 to 64 characters (trimmed).
     #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub name: Option<String>,
+    /// False disables the key at once.
     pub enabled: Option<bool>,
+    /// In the future; null: never expires.
     #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// 0 to 10^12 credits in all; null: no limit.
     #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub credit_limit: Option<Option<i64>>,
+    /// 1 to 10^9 requests a day; null: no limit.
     #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000)]
     pub daily_request_limit: Option<Option<i64>>,
+    /// Catalog model names; null allows every model.
     #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(schema_with = allowed_models_schema)]
     pub allowed_models: Option<Option<Vec<String>>>,
+    /// Addresses or CIDR ranges; null allows any address.
     #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(schema_with = allowed_ips_schema)]
     pub allowed_ips: Option<Option<Vec<String>>>,
+    /// Binds the key to one of the caller's chats; null unbinds it.
     #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<i64>)]
     pub chat_id: Option<Option<i64>>,
@@ -710,13 +731,25 @@ async fn count_in_database(
 /// `allowed_models` in the document: 1 to 100 catalog names (null allows every model).
 fn allowed_models_schema() -> utoipa::openapi::Array {
     let name = confab_core::schema::text(1, 64, Some(confab_core::schema::NOT_BLANK));
-    confab_core::schema::list(name, 1, MAX_LIST, true)
+    confab_core::schema::list(
+        name,
+        1,
+        MAX_LIST,
+        true,
+        "Catalog model names the key may use; null allows every model.",
+    )
 }
 
 /// `allowed_ips` in the document: 1 to 100 addresses or CIDR ranges (null allows any).
 fn allowed_ips_schema() -> utoipa::openapi::Array {
     let net = confab_core::schema::text(2, 64, Some(r"^\s*[0-9A-Fa-f:.]+(/[0-9]{1,3})?\s*$"));
-    confab_core::schema::list(net, 1, MAX_LIST, true)
+    confab_core::schema::list(
+        net,
+        1,
+        MAX_LIST,
+        true,
+        "Addresses or CIDR ranges the key may be used from; null allows any.",
+    )
 }
 
 #[cfg(test)]

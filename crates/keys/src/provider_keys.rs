@@ -19,6 +19,7 @@ use crate::KeysError;
 /// Associated data binding the ciphertexts to this column.
 pub const SECRET_PURPOSE: &str = "provider_key";
 
+/// Whether a provider key takes traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyStatus {
@@ -40,8 +41,10 @@ impl KeyStatus {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProviderKey {
+    /// 1 to 64 characters (trimmed), unique.
     #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub name: String,
+    /// Which provider API the key speaks.
     pub kind: ProviderKind,
     /// Defaults per kind (OpenAI, Stability, local Ollama); required for Azure.
     #[schema(max_length = 512, pattern = r"^\s*(https?://\S*)?\s*$")]
@@ -52,8 +55,10 @@ pub struct NewProviderKey {
     pub api_key: String,
     /// Azure `api-version` (default 2024-10-21).
     pub api_version: Option<String>,
+    /// Catalog model names this key serves: 1 to 200.
     #[schema(schema_with = new_models_schema)]
     pub models: Vec<String>,
+    /// Azure: model name -> deployment name.
     #[serde(default)]
     pub deployments: BTreeMap<String, String>,
     /// Higher is tried first (default 0).
@@ -62,6 +67,7 @@ pub struct NewProviderKey {
     /// Share of traffic among keys of equal priority (default 1).
     #[schema(minimum = 1, maximum = 1000)]
     pub weight: Option<i32>,
+    /// `enabled` (default) or `disabled`.
     pub status: Option<KeyStatus>,
     /// Requests per minute this key may take (per instance); 0 or absent: no limit.
     #[schema(minimum = 0, maximum = 1000000)]
@@ -75,23 +81,34 @@ pub struct NewProviderKey {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderKeyPatch {
+    /// 1 to 64 characters (trimmed), unique.
     #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub name: Option<String>,
+    /// The provider's base URL.
     #[schema(max_length = 512, pattern = r"^\s*(https?://\S*)?\s*$")]
     pub base_url: Option<String>,
+    /// A new secret (write-only).
     #[schema(max_length = 4096, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub api_key: Option<String>,
+    /// Azure `api-version`.
     pub api_version: Option<String>,
+    /// 1 to 200 catalog model names.
     #[schema(schema_with = patched_models_schema)]
     pub models: Option<Vec<String>>,
+    /// Azure: model name -> deployment name.
     pub deployments: Option<BTreeMap<String, String>>,
+    /// Higher is tried first: -1000 to 1000.
     #[schema(minimum = -1000, maximum = 1000)]
     pub priority: Option<i32>,
+    /// Share of traffic among keys of equal priority: 1 to 1000.
     #[schema(minimum = 1, maximum = 1000)]
     pub weight: Option<i32>,
+    /// `enabled` clears the disabled reason.
     pub status: Option<KeyStatus>,
+    /// Requests per minute; 0: no limit.
     #[schema(minimum = 0, maximum = 1000000)]
     pub rpm_limit: Option<i32>,
+    /// Tokens per UTC day; 0: no limit.
     #[schema(minimum = 0)]
     pub daily_token_limit: Option<i64>,
 }
@@ -99,30 +116,49 @@ pub struct ProviderKeyPatch {
 /// A key as admins see it: never the secret, only its hint.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProviderKeyView {
+    /// The key id.
     pub id: i64,
+    /// Its name.
     pub name: String,
+    /// Which provider API it speaks.
     pub kind: ProviderKind,
+    /// The provider's base URL.
     pub base_url: String,
     /// Masked: the first and last characters only.
     pub api_key: String,
+    /// Azure `api-version`.
     pub api_version: Option<String>,
+    /// Catalog model names it serves.
     pub models: Vec<String>,
+    /// Azure: model name -> deployment name.
     pub deployments: BTreeMap<String, String>,
+    /// Higher is tried first.
     pub priority: i32,
+    /// Share of traffic among keys of equal priority.
     pub weight: i32,
+    /// Whether it takes traffic.
     pub status: KeyStatus,
+    /// Why it was disabled (by an admin, or after the provider refused the key).
     pub disabled_reason: Option<String>,
+    /// Requests per minute; null: no limit.
     pub rpm_limit: Option<i32>,
+    /// Tokens per UTC day; null: no limit.
     pub daily_token_limit: Option<i64>,
     /// `api` (added here) or `config` (declared in the config file).
     pub source: String,
+    /// Requests it served.
     pub request_count: i64,
+    /// Prompt tokens it served.
     pub prompt_tokens: i64,
+    /// Answer tokens it served.
     pub completion_tokens: i64,
+    /// When it last served a request.
     pub last_used_at: Option<DateTime<Utc>>,
     /// Set while the key rests after 429/5xx answers; it is tried again after this.
     pub cooling_until: Option<DateTime<Utc>>,
+    /// When it was added.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -495,7 +531,13 @@ pub async fn sync_declared(
 /// `models` in the document: 1 to 200 names of 1 to 64 characters.
 fn models_schema(nullable: bool) -> utoipa::openapi::Array {
     let name = confab_core::schema::text(1, 64, Some(confab_core::schema::NOT_BLANK));
-    confab_core::schema::list(name, 1, 200, nullable)
+    confab_core::schema::list(
+        name,
+        1,
+        200,
+        nullable,
+        "Catalog model names this key serves.",
+    )
 }
 
 fn new_models_schema() -> utoipa::openapi::Array {

@@ -22,6 +22,7 @@ const SECRET_PURPOSE: &str = "payment_channel_secrets";
 /// A channel as admins see it: never a secret.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Channel {
+    /// The channel id.
     pub id: i64,
     /// Which gateway.
     pub kind: ChannelKind,
@@ -87,15 +88,21 @@ pub struct NewChannel {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
+    /// 1 to 64 characters (trimmed).
     #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub name: Option<String>,
+    /// 1 to 8 pay types, each 1 to 16 of `a-z0-9_`.
     #[schema(schema_with = patched_pay_types_schema)]
     pub pay_types: Option<Vec<String>>,
+    /// The kind's public settings, replaced whole.
     #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,
+    /// Secret fields to replace (the others stay); never shown back.
     #[schema(value_type = Option<Object>)]
     pub secrets: Option<Value>,
+    /// False hides the channel from buyers.
     pub enabled: Option<bool>,
+    /// Lower first.
     pub sort_order: Option<i32>,
 }
 
@@ -328,7 +335,13 @@ pub async fn public(db: &impl ConnectionTrait) -> Result<Vec<PublicChannel>, Pay
 /// `pay_types` in the document: 1 to 8 names of 1 to 16 characters `a-z0-9_`.
 fn pay_types_schema(nullable: bool) -> utoipa::openapi::Array {
     let name = confab_core::schema::text(1, 16, Some("^[a-z0-9_]{1,16}$"));
-    confab_core::schema::list(name, 1, 8, nullable)
+    confab_core::schema::list(
+        name,
+        1,
+        8,
+        nullable,
+        "The pay types this channel serves, e.g. `alipay`, `wxpay`.",
+    )
 }
 
 fn new_pay_types_schema() -> utoipa::openapi::Array {

@@ -10,6 +10,7 @@ use crate::PaymentsError;
 /// One gateway event, as admins see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PaymentEvent {
+    /// The event id.
     pub id: i64,
     /// The channel it came through.
     pub channel_id: i64,

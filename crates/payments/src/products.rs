@@ -23,6 +23,7 @@ pub const MAX_DAYS: i64 = 3650;
 /// A product as everyone sees it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Product {
+    /// The product id.
     pub id: i64,
     /// What the buyer sees first.
     pub title: String,
@@ -90,17 +91,20 @@ pub struct NewProduct {
     /// ISO 4217 code; CNY when absent.
     #[schema(pattern = r"^\s*[A-Za-z]{3}\s*$")]
     pub currency: Option<String>,
+    /// A struck-through former price, for display.
     #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub original_price_cents: Option<i64>,
     /// Up to 16 characters.
     #[schema(pattern = r"^\s*\S([\s\S]{0,14}\S)?\s*$")]
     pub badge: Option<String>,
+    /// What a purchase grants.
     pub grant_kind: GrantKind,
     /// Credits (1 to 10^12) or days (1 to 3650).
     #[schema(minimum = 1, minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub grant_amount: i64,
     /// `on_sale` when absent.
     pub status: Option<ProductStatus>,
+    /// Lower first.
     #[serde(default)]
     pub sort_order: i32,
     /// 1 or more; null for no limit.
@@ -112,25 +116,36 @@ pub struct NewProduct {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatch {
+    /// 1 to 64 characters (trimmed).
     #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub title: Option<String>,
+    /// Up to 1,000 characters.
     #[schema(max_length = 1000)]
     pub description: Option<String>,
+    /// 1 to 10^10 cents.
     #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub price_cents: Option<i64>,
+    /// ISO 4217 code.
     #[schema(pattern = r"^\s*[A-Za-z]{3}\s*$")]
     pub currency: Option<String>,
+    /// A struck-through former price; null removes it.
     #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 10_000_000_000_i64)]
     pub original_price_cents: Option<Option<i64>>,
+    /// Up to 16 characters shown on the product; null removes it.
     #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<String>, pattern = r"^\s*\S([\s\S]{0,14}\S)?\s*$")]
     pub badge: Option<Option<String>>,
+    /// What a purchase grants.
     pub grant_kind: Option<GrantKind>,
+    /// Credits (1 to 10^12) or days (1 to 3650).
     #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub grant_amount: Option<i64>,
+    /// On sale or off sale.
     pub status: Option<ProductStatus>,
+    /// Lower first.
     pub sort_order: Option<i32>,
+    /// Purchases per account; null: no limit.
     #[serde(default, deserialize_with = "confab_core::nullable")]
     #[schema(value_type = Option<i32>, minimum = 1)]
     pub per_user_limit: Option<Option<i32>>,

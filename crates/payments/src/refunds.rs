@@ -37,6 +37,7 @@ pub struct NewRefund {
 /// A refund as admins see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Refund {
+    /// The refund id.
     pub id: i64,
     /// The order refunded.
     pub order_id: i64,

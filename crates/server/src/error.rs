@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 /// The error body every endpoint answers with; OpenAI's SDKs read it too.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
+    /// What went wrong.
     pub error: ErrorDetail,
 }
 
@@ -42,6 +43,7 @@ fn error_code_schema() -> utoipa::openapi::schema::Object {
         .build()
 }
 
+/// What went wrong: a code to switch on, a message for people.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable code, e.g. `invalid_credentials`: one of a fixed set clients switch on.

@@ -8,6 +8,7 @@ use utoipa::{Modify, OpenApi};
 use crate::routes;
 
 mod common_responses;
+mod descriptions;
 mod event_streams;
 
 #[derive(OpenApi)]
@@ -181,6 +182,7 @@ impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         common_responses::add_to(openapi);
         event_streams::wrap(openapi);
+        descriptions::lift_optional(openapi);
     }
 }
 

@@ -16,8 +16,11 @@ use crate::{Accounts, UsersError};
 /// The settings that govern accounts and the site's public face.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SiteSettings {
+    /// The site's name, 1 to 64 characters.
     pub site_name: String,
+    /// Whether anyone may register.
     pub registration_enabled: bool,
+    /// Whether registering needs an e-mailed code.
     pub require_email_verification: bool,
     /// Credits a new account starts with.
     pub registration_reward: i64,
@@ -56,9 +59,12 @@ const MAX_REWARD: i64 = 1_000_000_000;
 /// A partial update: absent fields keep their value.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct SiteSettingsPatch {
+    /// The site's name, 1 to 64 characters.
     #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub site_name: Option<String>,
+    /// Whether anyone may register.
     pub registration_enabled: Option<bool>,
+    /// Whether registering needs an e-mailed code.
     pub require_email_verification: Option<bool>,
     /// 0 to 1,000,000,000.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
@@ -259,6 +265,9 @@ fn time_zone_schema() -> utoipa::openapi::Object {
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|zone| zone.name())))
+        .description(Some(
+            "An IANA time zone: the site's days (check-ins, key limits, reports).",
+        ))
         .examples(["Asia/Shanghai"])
         .build()
 }

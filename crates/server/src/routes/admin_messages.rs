@@ -85,8 +85,10 @@ impl UsageEndpoint {
     }
 }
 
+/// One relayed request: who, which model and key, tokens, timings, cost.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UsageRecordView {
+    /// The record id.
     pub id: i64,
     /// Who made the request.
     pub user_id: i64,

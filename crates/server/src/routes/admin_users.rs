@@ -69,8 +69,10 @@ pub async fn get(
     Ok(web::Json(user.into()))
 }
 
+/// What an admin may change on an account; absent fields stay.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AdminUserUpdate {
+    /// `user` or `admin`; the last active admin cannot be demoted.
     pub role: Option<Role>,
     /// `active` or `disabled` (delete with `DELETE`). Disabling ends every session at once.
     #[schema(schema_with = settable_status_schema)]
@@ -79,6 +81,7 @@ pub struct AdminUserUpdate {
         example = "Alice",
         pattern = r"^\s*[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?\s*$"
     )]
+    /// 1 to 64 characters (trimmed), no control characters.
     pub nickname: Option<String>,
 }
 
@@ -131,6 +134,7 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// How many sessions a revocation ended.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RevokedSessions {
     /// How many live sessions were ended.
@@ -162,5 +166,8 @@ fn settable_status_schema() -> utoipa::openapi::Object {
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .enum_values(Some(["active", "disabled"]))
+        .description(Some(
+            "`active` or `disabled` (delete with `DELETE`); disabling ends every session at once.",
+        ))
         .build()
 }

@@ -31,6 +31,7 @@ pub struct RegisterRequest {
         max_length = 254,
         pattern = r"^\s*([^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s.\x00-\x1f\x7f-\x9f]([^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f])?\.[^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f])?\s*$"
     )]
+    /// Required when the site requires e-mail verification; blank: none.
     pub email: Option<String>,
     /// The code emailed by `POST /api/v1/auth/verification-codes` with purpose `register`.
     #[schema(example = "123456")]
@@ -39,6 +40,7 @@ pub struct RegisterRequest {
         example = "Alice",
         pattern = r"^\s*([^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?)?\s*$"
     )]
+    /// 1 to 64 characters shown instead of the username; blank: none.
     pub nickname: Option<String>,
 }
 
@@ -70,6 +72,7 @@ pub async fn register(
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
+/// Asks for a verification code by e-mail.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CodeRequest {
     #[schema(
@@ -77,10 +80,13 @@ pub struct CodeRequest {
         max_length = 254,
         pattern = r"^\s*[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s.\x00-\x1f\x7f-\x9f]([^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f])?\.[^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f]\s*$"
     )]
+    /// Where to send the code.
     pub email: String,
+    /// What the code will be good for.
     pub purpose: CodePurpose,
 }
 
+/// A code was sent.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CodeAccepted {
     /// Seconds the code stays valid.
@@ -119,12 +125,16 @@ pub async fn request_code(
 /// `code` sent for purpose `login`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
+    /// A username, or an e-mail address (with `password`).
     #[schema(example = "alice")]
     pub username: Option<String>,
+    /// The account's e-mail, with `code` (or with `password`).
     #[schema(example = "alice@example.com")]
     pub email: Option<String>,
+    /// The account's password (with `username` or `email`).
     #[schema(example = "correct horse battery staple")]
     pub password: Option<String>,
+    /// The code e-mailed for purpose `login` (with `email`).
     pub code: Option<String>,
 }
 
@@ -177,10 +187,14 @@ pub async fn login(
 /// OAuth2 password grant, as Swagger UI's Authorize sends it.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenForm {
+    /// `password` (OAuth2's password grant); anything else is refused.
     #[schema(example = "password")]
     pub grant_type: Option<String>,
+    /// A username or an e-mail address.
     pub username: String,
+    /// The account's password.
     pub password: String,
+    /// Ignored.
     pub scope: Option<String>,
 }
 
@@ -215,8 +229,10 @@ pub async fn token(
     Ok(web::Json(pair.into()))
 }
 
+/// A refresh token to exchange for a new pair.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
+    /// The refresh token of the last pair; it is spent by this call.
     pub refresh_token: String,
 }
 
@@ -251,12 +267,17 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// What a valid access token stands for.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenStatus {
+    /// Always true: an invalid token is answered 401.
     pub active: bool,
+    /// The account.
     #[schema(example = 1)]
     pub user_id: i64,
+    /// The account's role now.
     pub role: Role,
+    /// The session the token belongs to.
     #[schema(example = 12)]
     pub session_id: i64,
     /// Unix time the access token expires.
@@ -280,6 +301,7 @@ pub async fn check(Caller(principal): Caller) -> web::Json<TokenStatus> {
     })
 }
 
+/// A new password, proven by an e-mailed code.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordResetRequest {
     #[schema(
@@ -287,6 +309,7 @@ pub struct PasswordResetRequest {
         max_length = 254,
         pattern = r"^\s*[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s.\x00-\x1f\x7f-\x9f]([^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f])?\.[^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f]\s*$"
     )]
+    /// The account's e-mail.
     pub email: String,
     /// The code emailed for purpose `password_reset`.
     #[schema(example = "123456")]
@@ -297,6 +320,7 @@ pub struct PasswordResetRequest {
         max_length = 128,
         pattern = r"\S"
     )]
+    /// 8 to 128 characters, taken exactly as sent; very common passwords are refused.
     pub new_password: String,
 }
 

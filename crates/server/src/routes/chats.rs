@@ -36,8 +36,11 @@ page_schema!(MessagePage, MessageView);
 /// The reply to a non-streamed message; the same as the `done` event plus the question.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageReply {
+    /// The question as stored.
     pub user_message: MessageView,
+    /// The answer as stored.
     pub message: MessageView,
+    /// Its tokens.
     pub usage: UsageView,
     /// Credits this answer costs at the model's prices.
     pub cost: i64,
@@ -159,6 +162,7 @@ pub async fn messages(
 /// `event: message`: the question as stored, and the id the answer will have.
 #[derive(Serialize, ToSchema)]
 pub struct MessageStarted {
+    /// The question as stored.
     pub user_message: MessageView,
     /// The answer's message id, for `GET /api/v1/chats/{id}/messages` later.
     pub assistant_message_id: i64,
@@ -167,13 +171,16 @@ pub struct MessageStarted {
 /// `event: delta`: the next piece of the answer.
 #[derive(Serialize, ToSchema)]
 pub struct MessageDelta {
+    /// The next piece of the answer's text.
     pub content: String,
 }
 
 /// `event: done`: the answer as stored, its tokens and what it cost.
 #[derive(Serialize, ToSchema)]
 pub struct MessageDone {
+    /// The answer as stored.
     pub message: MessageView,
+    /// Its tokens.
     pub usage: UsageView,
     /// Credits charged.
     pub cost: i64,

@@ -119,6 +119,7 @@ pub async fn admin_ledger(
     )))
 }
 
+/// An admin's change to a user's balance.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Adjustment {
@@ -134,9 +135,12 @@ pub struct Adjustment {
     pub idempotency_key: Option<String>,
 }
 
+/// The adjustment's ledger entry and the balance after it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdjustmentResult {
+    /// The ledger entry written (the first one, when the idempotency key was used before).
     pub entry: EntryView,
+    /// The user's balance after the adjustment.
     pub credits: Credits,
 }
 
@@ -235,9 +239,11 @@ pub async fn check_ins_of_month(
     ))
 }
 
+/// A user's new tier.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierChange {
+    /// `free` clears the tier; `vip` or `svip` until `expires_at`.
     pub tier: Tier,
     /// RFC 3339; when the tier lapses back to free. Absent: it does not.
     pub expires_at: Option<DateTime<Utc>>,

@@ -9,8 +9,10 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
+/// Whether the server (and for readiness, its database) answers.
 #[derive(Serialize, ToSchema)]
 pub struct Health {
+    /// `ok`, or for readiness `unavailable`.
     #[schema(example = "ok")]
     pub status: &'static str,
 }

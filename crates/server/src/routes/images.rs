@@ -19,6 +19,7 @@ use crate::state::AppState;
 /// Room for a form's boundaries and text fields on top of the file itself.
 const FORM_OVERHEAD_BYTES: u64 = 256 * 1024;
 
+/// One generated image, stored here.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImageView {
     /// The stored file's id.
@@ -28,27 +29,39 @@ pub struct ImageView {
     /// Present when the request asked for `b64_json`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub b64_json: Option<String>,
+    /// The prompt the provider actually used, when it rewrote it.
     pub revised_prompt: Option<String>,
+    /// The seed used, where the provider says.
     pub seed: Option<u64>,
+    /// The image type.
     pub content_type: String,
+    /// Size in bytes.
     pub size: i64,
 }
 
+/// What the images cost.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImagesUsage {
+    /// Images generated.
     pub images: u32,
     /// Credits at the model's prices.
     pub cost: i64,
 }
 
+/// Generated images and what they cost.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImagesView {
+    /// Unix seconds.
     pub created: i64,
+    /// The catalog model used.
     pub model: String,
+    /// The images.
     pub data: Vec<ImageView>,
+    /// What they cost.
     pub usage: ImagesUsage,
 }
 
+/// A stored upload.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UploadView {
     #[serde(flatten)]
@@ -95,6 +108,7 @@ pub struct EditForm {
     strength: Option<f64>,
     /// For repeatable results where the provider supports it.
     seed: Option<u64>,
+    /// `url` (default) or `b64_json`.
     response_format: Option<ResponseFormat>,
 }
 

@@ -25,11 +25,13 @@ pub struct ProfileUpdate {
         example = "Alice",
         pattern = r"^\s*([^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?)?\s*$"
     )]
+    /// 1 to 64 characters; blank removes it.
     pub nickname: Option<String>,
     #[schema(
         example = "https://example.com/alice.png",
         pattern = r"^\s*(https://[^\s\x00-\x1f\x7f-\x9f]{1,2040}|http://[^\s\x00-\x1f\x7f-\x9f]{1,2041})?\s*$"
     )]
+    /// An http(s) URL of at most 2,048 characters; blank removes it.
     pub avatar_url: Option<String>,
 }
 
@@ -59,8 +61,10 @@ pub async fn update(
     Ok(web::Json(user.into()))
 }
 
+/// The caller's current password and a new one.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordChange {
+    /// The password now.
     pub current_password: String,
     #[schema(
         example = "a new long passphrase",
@@ -68,6 +72,7 @@ pub struct PasswordChange {
         max_length = 128,
         pattern = r"\S"
     )]
+    /// 8 to 128 characters, taken exactly as sent; very common passwords are refused.
     pub new_password: String,
 }
 

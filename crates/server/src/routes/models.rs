@@ -13,13 +13,17 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::state::AppState;
 
+/// The models the caller may use.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicModelList {
+    /// The models, in sort order.
     pub items: Vec<PublicModel>,
 }
 
+/// Every model of the catalog.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ModelList {
+    /// The models, in sort order.
     pub items: Vec<ModelView>,
 }
 

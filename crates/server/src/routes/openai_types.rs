@@ -26,6 +26,7 @@ pub enum ChatRole {
 /// One message of the conversation sent.
 #[derive(Debug, ToSchema)]
 pub struct ChatRequestMessage {
+    /// Who wrote the message.
     pub role: ChatRole,
     /// Text, or OpenAI's array of content parts; null on an assistant message with tool calls.
     #[schema(schema_with = message_content_schema)]
@@ -58,6 +59,7 @@ pub struct ChatCompletionRequest {
     pub messages: Vec<ChatRequestMessage>,
     /// True: server-sent `chat.completion.chunk` events, then `data: [DONE]`.
     pub stream: Option<bool>,
+    /// Options of a streamed answer.
     pub stream_options: Option<StreamOptions>,
     /// 0 to 2.
     #[schema(minimum = 0, maximum = 2)]
@@ -130,6 +132,7 @@ pub struct AssistantMessage {
 pub struct CompletionChoice {
     /// Always 0.
     pub index: u32,
+    /// The model's answer.
     pub message: AssistantMessage,
     /// Always null.
     #[schema(value_type = Option<Object>)]
@@ -142,6 +145,7 @@ pub struct CompletionChoice {
 /// `chat.completion`: the whole answer (`stream` false or absent).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChatCompletion {
+    /// This completion's id (`chatcmpl-…`).
     #[schema(example = "chatcmpl-Xb1QmKk0b9x4R2dLhJ6sPz3T")]
     pub id: String,
     /// Always `chat.completion`.
@@ -151,7 +155,9 @@ pub struct ChatCompletion {
     pub created: i64,
     /// The catalog name asked for.
     pub model: String,
+    /// One choice: Confab answers with one.
     pub choices: Vec<CompletionChoice>,
+    /// Tokens the request used.
     pub usage: CompletionUsage,
     /// Always null.
     #[schema(value_type = Option<String>)]
@@ -175,6 +181,7 @@ pub struct ChunkDelta {
 pub struct ChunkChoice {
     /// Always 0.
     pub index: u32,
+    /// What this chunk adds.
     pub delta: ChunkDelta,
     /// Always null.
     #[schema(value_type = Option<Object>)]
@@ -188,11 +195,13 @@ pub struct ChunkChoice {
 /// the usual error body.
 #[derive(Debug, ToSchema)]
 pub struct ChatCompletionChunk {
+    /// The completion's id, the same on every chunk.
     pub id: String,
     /// Always `chat.completion.chunk`.
     pub object: String,
     /// Unix seconds.
     pub created: i64,
+    /// The catalog name asked for.
     pub model: String,
     /// One choice; empty on the usage chunk.
     pub choices: Vec<ChunkChoice>,
@@ -246,6 +255,7 @@ pub struct OpenAiModelList {
     /// Always `list`.
     #[schema(example = "list")]
     pub object: &'static str,
+    /// The models.
     pub data: Vec<OpenAiModel>,
 }
 
@@ -268,6 +278,7 @@ pub struct OpenAiImage {
 pub struct OpenAiImages {
     /// Unix seconds.
     pub created: i64,
+    /// The images, one per `n`.
     pub data: Vec<OpenAiImage>,
 }
 
@@ -282,6 +293,9 @@ fn stop_schema() -> utoipa::openapi::Schema {
                 .max_items(Some(4)),
         )
         .item(ObjectBuilder::new().schema_type(Type::Null))
+        .description(Some(
+            "Where the model stops: a string, or a list of up to 4 strings.",
+        ))
         .build()
         .into()
 }
@@ -293,6 +307,9 @@ fn message_content_schema() -> utoipa::openapi::Schema {
         .item(ObjectBuilder::new().schema_type(Type::String))
         .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::Object)))
         .item(ObjectBuilder::new().schema_type(Type::Null))
+        .description(Some(
+            "Text, or OpenAI's array of content parts; null on an assistant message with tool calls.",
+        ))
         .build()
         .into()
 }

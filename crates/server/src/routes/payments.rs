@@ -28,12 +28,14 @@ page_schema!(
 /// The products on sale, in display order.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProductList {
+    /// The products on sale, in sort order.
     pub items: Vec<Product>,
 }
 
 /// The payment channels a client may offer, in display order.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentChannelList {
+    /// The enabled channels, in sort order.
     pub items: Vec<PublicChannel>,
 }
 

@@ -24,6 +24,7 @@ const FAILURES_PER_USER: u32 = 10;
 const FAILURES_PER_ADDRESS: u32 = 100;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
+/// A card code to redeem.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Redeem {
@@ -35,6 +36,7 @@ page_schema!(CodePage, CodeView);
 
 page_schema!(BatchPage, BatchView);
 
+/// How many codes were voided.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Voided {
     /// Codes voided now (used and already voided ones are left as they are).

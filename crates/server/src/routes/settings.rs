@@ -12,9 +12,12 @@ use crate::state::AppState;
 /// What any visitor may know about the site, e.g. to show or hide a sign-up form.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicSettings {
+    /// The site's name.
     #[schema(example = "Confab")]
     pub site_name: String,
+    /// Whether anyone may register.
     pub registration_enabled: bool,
+    /// Whether registering needs an e-mailed code.
     pub require_email_verification: bool,
     /// Credits a new account starts with.
     pub registration_reward: i64,

@@ -10,6 +10,7 @@ use crate::state::AppState;
 /// The first admin account.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetupRequest {
+    /// 3 to 32 letters, digits, `_`, `.`, `-`.
     #[schema(example = "admin", pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
     pub username: String,
     #[schema(
@@ -18,12 +19,14 @@ pub struct SetupRequest {
         max_length = 128,
         pattern = r"\S"
     )]
+    /// 8 to 128 characters; very common passwords are refused.
     pub password: String,
     #[schema(
         example = "admin@example.com",
         max_length = 254,
         pattern = r"^\s*([^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s.\x00-\x1f\x7f-\x9f]([^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f])?\.[^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f])?\s*$"
     )]
+    /// The admin's e-mail; blank: none.
     pub email: Option<String>,
 }
 

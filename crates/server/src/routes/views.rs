@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 macro_rules! page_schema {
     ($name:ident, $item:ty) => {
         $crate::routes::views::page_schema!(
-            #[doc = concat!("One page of `", stringify!($item), "`s.")]
+            /// One page of a list, with the total to page through.
             $name,
             $item
         );
@@ -51,24 +51,35 @@ pub(crate) use page_schema;
 /// An account as clients see it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
+    /// The account id.
     #[schema(example = 1)]
     pub id: i64,
+    /// 3 to 32 letters, digits, `_`, `.`, `-`; unique ignoring case.
     #[schema(example = "alice")]
     pub username: String,
+    /// The e-mail address, if any.
     #[schema(example = "alice@example.com")]
     pub email: Option<String>,
     /// Whether the email address was proven with a code.
     pub email_verified: bool,
+    /// Shown instead of the username, if set.
     #[schema(example = "Alice")]
     pub nickname: Option<String>,
+    /// An http(s) URL of a picture, if set.
     #[schema(example = "https://example.com/alice.png")]
     pub avatar_url: Option<String>,
+    /// `user` or `admin`.
     pub role: Role,
+    /// `active`, `disabled` or `deleted`.
     pub status: UserStatus,
+    /// When the account last logged in.
     pub last_login_at: Option<DateTime<Utc>>,
+    /// From where.
     #[schema(example = "203.0.113.7")]
     pub last_login_ip: Option<String>,
+    /// When it was registered.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -95,15 +106,19 @@ impl From<User> for UserView {
 /// `refresh_token` to get the next pair (each refresh token works once).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
+    /// Send as `Authorization: Bearer …`.
     #[schema(example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...")]
     pub access_token: String,
+    /// Exchange at `/api/v1/auth/refresh` when the access token expires; once.
     #[schema(example = "Rk3s1xJ9m2...")]
     pub refresh_token: String,
+    /// Always `Bearer`.
     #[schema(example = "bearer")]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     #[schema(example = 900)]
     pub expires_in: i64,
+    /// The signed-in account.
     pub user: UserView,
 }
 
@@ -122,11 +137,15 @@ impl From<TokenPair> for TokenResponse {
 /// One page of users.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserPage {
+    /// This page's accounts.
     pub items: Vec<UserView>,
+    /// How many accounts match.
     #[schema(example = 42)]
     pub total: u64,
+    /// Which page this is, from 1.
     #[schema(example = 1)]
     pub page: u64,
+    /// Items per page.
     #[schema(example = 20)]
     pub page_size: u64,
 }
