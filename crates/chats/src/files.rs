@@ -35,6 +35,7 @@ pub struct FileView {
     /// 32 hex characters (128 random bits).
     pub id: String,
     /// `upload` or `generated`.
+    #[schema(schema_with = purpose_schema)]
     pub purpose: String,
     /// `image/png`, `image/jpeg` or `image/webp`.
     pub content_type: String,
@@ -205,6 +206,13 @@ async fn remove(path: &Path) {
     if let Err(error) = tokio::fs::remove_file(path).await {
         tracing::warn!(%error, path = %path.display(), "could not remove an unrecorded file");
     }
+}
+
+fn purpose_schema() -> utoipa::openapi::Object {
+    confab_core::schema::one_of(
+        &["upload", "generated"],
+        "`upload` (sent by the user) or `generated` (made by a model).",
+    )
 }
 
 #[cfg(test)]

@@ -52,3 +52,21 @@ pub fn map(keys: &[&str], value: Object, nullable: bool, description: &str) -> O
         .additional_properties(Some(AdditionalProperties::RefOr(value.into())))
         .build()
 }
+
+/// A string that is always `value` (OpenAI's `object` fields and the like), as a one-value enum.
+pub fn constant(value: &str, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([value]))
+        .description(Some(description))
+        .build()
+}
+
+/// A string from a fixed set.
+pub fn one_of(values: &[&str], description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .description(Some(description))
+        .build()
+}

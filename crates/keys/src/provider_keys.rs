@@ -145,6 +145,7 @@ pub struct ProviderKeyView {
     /// Tokens per UTC day; null: no limit.
     pub daily_token_limit: Option<i64>,
     /// `api` (added here) or `config` (declared in the config file).
+    #[schema(schema_with = source_schema)]
     pub source: String,
     /// Requests it served.
     pub request_count: i64,
@@ -526,6 +527,14 @@ pub async fn sync_declared(
         }
     }
     Ok(())
+}
+
+/// `source` in the document.
+fn source_schema() -> utoipa::openapi::Object {
+    confab_core::schema::one_of(
+        &["api", "config"],
+        "`api` (added here) or `config` (declared in the config file).",
+    )
 }
 
 /// `models` in the document: 1 to 200 names of 1 to 64 characters.

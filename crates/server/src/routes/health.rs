@@ -12,9 +12,16 @@ use crate::state::AppState;
 /// Whether the server (and for readiness, its database) answers.
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or for readiness `unavailable`.
-    #[schema(example = "ok")]
+    /// `ok` (alive), or `ready` (the database answers).
+    #[schema(schema_with = health_status_schema)]
     pub status: &'static str,
+}
+
+fn health_status_schema() -> utoipa::openapi::Object {
+    confab_core::schema::one_of(
+        &["ok", "unavailable"],
+        "`ok`, or for readiness `unavailable`.",
+    )
 }
 
 /// The process is up. Touches nothing (no database, no lock): a worker that answers this is

@@ -114,7 +114,7 @@ impl From<confab_providers::Usage> for CompletionUsage {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AssistantMessage {
     /// Always `assistant`.
-    #[schema(example = "assistant")]
+    #[schema(schema_with = assistant_role)]
     pub role: &'static str,
     /// The answer's text (empty when the model only called tools).
     pub content: String,
@@ -149,7 +149,7 @@ pub struct ChatCompletion {
     #[schema(example = "chatcmpl-Xb1QmKk0b9x4R2dLhJ6sPz3T")]
     pub id: String,
     /// Always `chat.completion`.
-    #[schema(example = "chat.completion")]
+    #[schema(schema_with = completion_object)]
     pub object: &'static str,
     /// Unix seconds.
     pub created: i64,
@@ -198,6 +198,7 @@ pub struct ChatCompletionChunk {
     /// The completion's id, the same on every chunk.
     pub id: String,
     /// Always `chat.completion.chunk`.
+    #[schema(schema_with = chunk_object)]
     pub object: String,
     /// Unix seconds.
     pub created: i64,
@@ -228,12 +229,12 @@ pub struct OpenAiModel {
     #[schema(example = "gpt-4o-mini")]
     pub id: String,
     /// Always `model`.
-    #[schema(example = "model")]
+    #[schema(schema_with = model_object)]
     pub object: &'static str,
     /// When it was added to the catalog (Unix seconds).
     pub created: i64,
     /// Always `confab`.
-    #[schema(example = "confab")]
+    #[schema(schema_with = owned_by_confab)]
     pub owned_by: &'static str,
 }
 
@@ -253,7 +254,7 @@ impl OpenAiModel {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OpenAiModelList {
     /// Always `list`.
-    #[schema(example = "list")]
+    #[schema(schema_with = list_object)]
     pub object: &'static str,
     /// The models.
     pub data: Vec<OpenAiModel>,
@@ -312,4 +313,28 @@ fn message_content_schema() -> utoipa::openapi::Schema {
         ))
         .build()
         .into()
+}
+
+fn assistant_role() -> utoipa::openapi::Object {
+    confab_core::schema::constant("assistant", "Always `assistant`.")
+}
+
+fn completion_object() -> utoipa::openapi::Object {
+    confab_core::schema::constant("chat.completion", "Always `chat.completion`.")
+}
+
+fn chunk_object() -> utoipa::openapi::Object {
+    confab_core::schema::constant("chat.completion.chunk", "Always `chat.completion.chunk`.")
+}
+
+fn model_object() -> utoipa::openapi::Object {
+    confab_core::schema::constant("model", "Always `model`.")
+}
+
+fn owned_by_confab() -> utoipa::openapi::Object {
+    confab_core::schema::constant("confab", "Always `confab`.")
+}
+
+fn list_object() -> utoipa::openapi::Object {
+    confab_core::schema::constant("list", "Always `list`.")
 }

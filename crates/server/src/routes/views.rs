@@ -112,8 +112,8 @@ pub struct TokenResponse {
     /// Exchange at `/api/v1/auth/refresh` when the access token expires; once.
     #[schema(example = "Rk3s1xJ9m2...")]
     pub refresh_token: String,
-    /// Always `Bearer`.
-    #[schema(example = "bearer")]
+    /// Always `bearer`.
+    #[schema(schema_with = bearer_schema)]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     #[schema(example = 900)]
@@ -148,4 +148,8 @@ pub struct UserPage {
     /// Items per page.
     #[schema(example = 20)]
     pub page_size: u64,
+}
+
+fn bearer_schema() -> utoipa::openapi::Object {
+    confab_core::schema::constant("bearer", "Always `bearer`.")
 }
