@@ -19,8 +19,8 @@ pub struct Health {
 
 fn health_status_schema() -> utoipa::openapi::Object {
     confab_core::schema::one_of(
-        &["ok", "unavailable"],
-        "`ok`, or for readiness `unavailable`.",
+        &["ok", "ready"],
+        "`ok` (alive), or `ready` (the database answers).",
     )
 }
 
