@@ -25,6 +25,16 @@ async fn preflight(app: &TestApp, path: &str, origin: &str) -> reqwest::Response
         .unwrap()
 }
 
+/// A page of the app's origin reads the public settings (a simple cross-origin request).
+async fn settings_from_the_app(app: &TestApp) -> reqwest::Response {
+    app.client
+        .get(app.url("/api/v1/settings"))
+        .header("origin", APP_ORIGIN)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -34,13 +44,7 @@ async fn without_configured_origins_no_cross_origin_access_is_granted() {
     let app = spawn_app().await;
     let response = preflight(&app, "/api/v1/chats", APP_ORIGIN).await;
     assert_eq!(header(&response, "access-control-allow-origin"), None);
-    let response = app
-        .client
-        .get(app.url("/api/v1/settings"))
-        .header("origin", APP_ORIGIN)
-        .send()
-        .await
-        .unwrap();
+    let response = settings_from_the_app(&app).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header(&response, "access-control-allow-origin"), None);
 }
@@ -73,13 +77,7 @@ async fn a_configured_origin_may_call_the_api_streams_included() {
     assert_eq!(header(&other, "access-control-allow-origin"), None);
 
     // A real request: the page may read Retry-After and X-Request-Id.
-    let response = app
-        .client
-        .get(app.url("/api/v1/settings"))
-        .header("origin", APP_ORIGIN)
-        .send()
-        .await
-        .unwrap();
+    let response = settings_from_the_app(&app).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         header(&response, "access-control-allow-origin"),

@@ -57,7 +57,7 @@ pub struct NewModel {
     pub modality: Modality,
     /// Provider kind -> the model's name there; kinds left out use the public name.
     #[serde(default)]
-    #[schema(schema_with = new_upstream_names_schema)]
+    #[schema(schema_with = upstream_names_schema::<false>)]
     pub upstream_names: BTreeMap<String, String>,
     /// For people choosing a model; blank removes it.
     pub description: Option<String>,
@@ -102,7 +102,7 @@ pub struct ModelPatch {
     #[schema(pattern = r"^\s*[A-Za-z0-9_.:/@-]{1,64}\s*$")]
     pub name: Option<String>,
     /// Provider kind -> the model's name there; kinds left out use the public name.
-    #[schema(schema_with = patched_upstream_names_schema)]
+    #[schema(schema_with = upstream_names_schema::<true>)]
     pub upstream_names: Option<BTreeMap<String, String>>,
     /// For people choosing a model; blank removes it.
     pub description: Option<String>,
@@ -487,22 +487,15 @@ impl Catalog {
     }
 }
 
-/// `upstream_names` in the document: keys are provider kinds, names 1 to 128 characters.
-fn upstream_names_schema(nullable: bool) -> utoipa::openapi::Object {
+/// `upstream_names` in the document: keys are provider kinds, names 1 to 128 characters; null
+/// too on patches.
+fn upstream_names_schema<const NULLABLE: bool>() -> utoipa::openapi::Object {
     let kinds: Vec<&str> = ProviderKind::ALL.iter().map(|kind| kind.as_str()).collect();
     let name = confab_core::schema::text(1, 128, Some(confab_core::schema::NOT_BLANK));
     confab_core::schema::map(
         &kinds,
         name,
-        nullable,
+        NULLABLE,
         "Provider kind -> the model's name there; kinds left out use the public name.",
     )
-}
-
-fn new_upstream_names_schema() -> utoipa::openapi::Object {
-    upstream_names_schema(false)
-}
-
-fn patched_upstream_names_schema() -> utoipa::openapi::Object {
-    upstream_names_schema(true)
 }

@@ -56,7 +56,7 @@ pub struct NewProviderKey {
     /// Azure `api-version` (default 2024-10-21).
     pub api_version: Option<String>,
     /// Catalog model names this key serves: 1 to 200.
-    #[schema(schema_with = new_models_schema)]
+    #[schema(schema_with = models_schema::<false>)]
     pub models: Vec<String>,
     /// Azure: model name -> deployment name.
     #[serde(default)]
@@ -93,7 +93,7 @@ pub struct ProviderKeyPatch {
     /// Azure `api-version`.
     pub api_version: Option<String>,
     /// 1 to 200 catalog model names.
-    #[schema(schema_with = patched_models_schema)]
+    #[schema(schema_with = models_schema::<true>)]
     pub models: Option<Vec<String>>,
     /// Azure: model name -> deployment name.
     pub deployments: Option<BTreeMap<String, String>>,
@@ -537,24 +537,16 @@ fn source_schema() -> utoipa::openapi::Object {
     )
 }
 
-/// `models` in the document: 1 to 200 names of 1 to 64 characters.
-fn models_schema(nullable: bool) -> utoipa::openapi::Array {
+/// `models` in the document: 1 to 200 names of 1 to 64 characters; null too on patches.
+fn models_schema<const NULLABLE: bool>() -> utoipa::openapi::Array {
     let name = confab_core::schema::text(1, 64, Some(confab_core::schema::NOT_BLANK));
     confab_core::schema::list(
         name,
         1,
         200,
-        nullable,
+        NULLABLE,
         "Catalog model names this key serves.",
     )
-}
-
-fn new_models_schema() -> utoipa::openapi::Array {
-    models_schema(false)
-}
-
-fn patched_models_schema() -> utoipa::openapi::Array {
-    models_schema(true)
 }
 
 #[cfg(test)]

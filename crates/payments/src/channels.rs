@@ -68,7 +68,7 @@ pub struct NewChannel {
     #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub name: String,
     /// 1 to 8 pay types, each 1 to 16 of `a-z0-9_`.
-    #[schema(schema_with = new_pay_types_schema)]
+    #[schema(schema_with = pay_types_schema::<false>)]
     pub pay_types: Vec<String>,
     /// The kind's public settings (see the README for each gateway's fields).
     #[schema(value_type = Object)]
@@ -92,7 +92,7 @@ pub struct ChannelPatch {
     #[schema(pattern = r"^\s*\S([\s\S]{0,62}\S)?\s*$")]
     pub name: Option<String>,
     /// 1 to 8 pay types, each 1 to 16 of `a-z0-9_`.
-    #[schema(schema_with = patched_pay_types_schema)]
+    #[schema(schema_with = pay_types_schema::<true>)]
     pub pay_types: Option<Vec<String>>,
     /// The kind's public settings, replaced whole.
     #[schema(value_type = Option<Object>)]
@@ -332,22 +332,14 @@ pub async fn public(db: &impl ConnectionTrait) -> Result<Vec<PublicChannel>, Pay
         .collect())
 }
 
-/// `pay_types` in the document: 1 to 8 names of 1 to 16 characters `a-z0-9_`.
-fn pay_types_schema(nullable: bool) -> utoipa::openapi::Array {
+/// `pay_types` in the document: 1 to 8 names of 1 to 16 characters `a-z0-9_`; null too on patches.
+fn pay_types_schema<const NULLABLE: bool>() -> utoipa::openapi::Array {
     let name = confab_core::schema::text(1, 16, Some("^[a-z0-9_]{1,16}$"));
     confab_core::schema::list(
         name,
         1,
         8,
-        nullable,
+        NULLABLE,
         "The pay types this channel serves, e.g. `alipay`, `wxpay`.",
     )
-}
-
-fn new_pay_types_schema() -> utoipa::openapi::Array {
-    pay_types_schema(false)
-}
-
-fn patched_pay_types_schema() -> utoipa::openapi::Array {
-    pay_types_schema(true)
 }

@@ -37,18 +37,18 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         let value = web::Json::<serde_json::Value>::from_request(req, payload);
         Box::pin(async move {
             let mut value = value.await?.into_inner();
+            integral(&mut value);
             // Every body is an object; serde would also read a struct from an array.
-            if !value.is_object() {
+            let Some(fields) = value.as_object() else {
                 let message = format!("body: expected a JSON object, got {}", kind_of(&value));
                 return Err(ApiError::new(Code::InvalidBody, message)
                     .with_param("body")
                     .into());
-            }
-            integral(&mut value);
+            };
             // From a reference: the body is not copied, and stays at hand for the error.
             match T::deserialize(&value) {
                 Ok(body) => Ok(Json(body)),
-                Err(err) => Err(shape_error::<T>(&value, &err).into()),
+                Err(err) => Err(shape_error::<T>(fields, &err).into()),
             }
         })
     }
@@ -78,17 +78,10 @@ fn integral(value: &mut serde_json::Value) {
 /// Says which field of a well-formed body is wrong and how, in words for people: serde's own
 /// message names no field for a wrong type ("expected i32") and names Rust types.
 fn shape_error<T: DeserializeOwned>(
-    value: &serde_json::Value,
+    object: &serde_json::Map<String, serde_json::Value>,
     err: &serde_json::Error,
 ) -> ApiError {
     let message = err.to_string();
-    let Some(object) = value.as_object() else {
-        return ApiError::new(
-            Code::InvalidBody,
-            format!("body: expected a JSON object, got {}", kind_of(value)),
-        )
-        .with_param("body");
-    };
     if let Some(field) = between(&message, "missing field `", "`") {
         return ApiError::new(
             Code::InvalidBody,
