@@ -31,3 +31,20 @@ class ConfabLogin:
     def set(self, case, data, ctx):
         case.headers = case.headers or {}
         case.headers["Authorization"] = f"Bearer {data}"
+
+
+ACCOUNT_ROUTES = "/api/v1/admin/users/{id}"
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    """Points the admin's account routes at a stand-in whenever they would name the admin.
+
+    Called before every request of every phase (examples, coverage, fuzzing, stateful).
+    """
+    own_id = os.environ.get("CONFAB_OWN_ID")
+    parameters = case.path_parameters
+    if not own_id or not parameters or not case.operation.path.startswith(ACCOUNT_ROUTES):
+        return
+    if str(parameters.get("id")) == own_id:
+        parameters["id"] = int(os.environ["CONFAB_STANDIN_ID"])

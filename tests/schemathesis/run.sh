@@ -28,6 +28,12 @@ ADMIN_PASSWORD="schema-admin-passphrase-1"
 USER_PASSWORD="schema-user-passphrase-1"
 post /api/v1/setup "" "{\"username\":\"stadmin\",\"password\":\"$ADMIN_PASSWORD\"}" >/dev/null
 post /api/v1/auth/register "" "{\"username\":\"stuser\",\"password\":\"$USER_PASSWORD\"}" >/dev/null
+# The admin run's routes on one account (`/admin/users/{id}`…) are pointed at this one whenever
+# they would name the admin itself: with a second admin about (the run may promote one), the
+# run could otherwise disable or delete its own account and test the rest locked out.
+STANDIN_ID="$(post /api/v1/auth/register "" \
+    "{\"username\":\"ststandin\",\"password\":\"$USER_PASSWORD\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
 ADMIN_TOKEN="$(token_of stadmin "$ADMIN_PASSWORD")"
 # A model behind the fake provider, so chats, messages and /v1 answer for real.
 post /api/v1/admin/models "$ADMIN_TOKEN" '{"name":"gpt-4o-mini","modality":"chat"}' >/dev/null
@@ -35,13 +41,17 @@ post /api/v1/admin/provider-keys "$ADMIN_TOKEN" "{\"name\":\"fake\",\"kind\":\"o
     \"base_url\":\"$UPSTREAM_URL\",\"api_key\":\"sk-schema-fake-0123\",\"models\":[\"gpt-4o-mini\"]}" \
     >/dev/null
 
+ADMIN_ID="$(curl -sf "$CONFAB_URL/api/v1/me" -H "Authorization: Bearer $ADMIN_TOKEN" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+
 run_as() { # username password
     echo "==== schemathesis as $1 ===="
-    CONFAB_USERNAME="$1" CONFAB_PASSWORD="$2" SCHEMATHESIS_HOOKS=hooks PYTHONPATH=. \
+    CONFAB_USERNAME="$1" CONFAB_PASSWORD="$2" CONFAB_OWN_ID="$3" CONFAB_STANDIN_ID="$STANDIN_ID" \
+        SCHEMATHESIS_HOOKS=hooks PYTHONPATH=. \
         st --config-file schemathesis.toml --no-color run ../../openapi/openapi.json \
         --url "$CONFAB_URL" --max-examples "$MAX_EXAMPLES" --seed 1 --continue-on-failure
 }
 STATUS=0
-run_as stuser "$USER_PASSWORD" || STATUS=1
-run_as stadmin "$ADMIN_PASSWORD" || STATUS=1
+run_as stuser "$USER_PASSWORD" "" || STATUS=1
+run_as stadmin "$ADMIN_PASSWORD" "$ADMIN_ID" || STATUS=1
 exit "$STATUS"
