@@ -7,9 +7,20 @@ pub use confab_users::mailer::SmtpSecurity;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+mod known_keys;
+
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
 
+/// `https://a.example,https://b.example` sets `server.cors_allowed_origins`.
+const CORS_ORIGINS_VARIABLE: &str = "CONFAB__SERVER__CORS_ALLOWED_ORIGINS";
+
+/// The embedded defaults, which name every setting there is.
+fn defaults_source() -> config::File<config::FileSourceString, config::FileFormat> {
+    config::File::from_str(DEFAULTS, config::FileFormat::Toml)
+}
+
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
     pub data: DataSettings,
@@ -22,9 +33,30 @@ pub struct Settings {
     pub files: FileSettings,
     pub credits: CreditSettings,
     pub payments: PaymentSettings,
+    pub redis: RedisSettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// Empty: one instance, everything shared in process.
+    pub url: SecretString,
+    pub pool_size: usize,
+    pub timeout_ms: u64,
+    /// Put before every key, so several sites can share one Redis.
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Empty: `/metrics` is open.
+    pub token: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PaymentSettings {
     pub order_ttl_secs: u64,
     pub gateway_timeout_secs: u64,
@@ -33,17 +65,20 @@ pub struct PaymentSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreditSettings {
     pub hold_ttl_secs: u64,
     pub sweep_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SecretSettings {
     pub master_key: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProviderSettings {
     pub connect_timeout_secs: u64,
     pub first_byte_timeout_secs: u64,
@@ -57,11 +92,13 @@ pub struct ProviderSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileSettings {
     pub max_upload_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
@@ -77,17 +114,20 @@ pub struct ServerSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DataSettings {
     pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: SecretString,
     pub max_connections: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     pub issuer: String,
     pub audience: String,
@@ -104,6 +144,7 @@ pub struct AuthSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EmailSettings {
     pub smtp_host: String,
     pub smtp_port: u16,
@@ -115,6 +156,7 @@ pub struct EmailSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub level: String,
     pub format: LogFormat,
@@ -133,22 +175,52 @@ pub enum ConfigError {
     Load(#[from] config::ConfigError),
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    #[error("unknown setting: {0}")]
+    Unknown(String),
 }
 
 impl Settings {
-    /// Defaults, then `CONFAB_CONFIG`'s file, then the environment.
+    /// Defaults, then `CONFAB_CONFIG`'s file, then the `CONFAB__…` environment variables.
     pub fn load() -> Result<Self, ConfigError> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
-        if let Ok(path) = std::env::var("CONFAB_CONFIG") {
-            builder = builder.add_source(config::File::with_name(&path).required(true));
+        let file = std::env::var("CONFAB_CONFIG").ok();
+        let environment = std::env::vars()
+            .filter(|(name, _)| name.starts_with(known_keys::ENV_PREFIX))
+            .collect();
+        Self::load_from(file.as_deref(), environment)
+    }
+
+    /// Defaults, then `file` (if any), then `environment` (`CONFAB__SECTION__KEY` → value).
+    /// A key in the file or a variable that matches no setting is refused by name. Values
+    /// are not guessed from their look: a string setting stays a string even when it is all
+    /// digits (a hex master key), and numbers and switches are read as their setting's type.
+    pub fn load_from(
+        file: Option<&str>,
+        mut environment: config::Map<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let known = known_keys::of(&defaults_source())?;
+        let mut builder = config::Config::builder().add_source(defaults_source());
+        if let Some(path) = file {
+            let source = config::File::with_name(path).required(true);
+            known_keys::check_file(&known, path, &source)?;
+            builder = builder.add_source(source);
+        }
+        known_keys::check_environment(&known, environment.keys())?;
+        // The one list a variable can set: origins separated by commas.
+        if let Some(origins) = environment.remove(CORS_ORIGINS_VARIABLE) {
+            let origins: Vec<String> = origins
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_owned)
+                .collect();
+            builder = builder.set_override("server.cors_allowed_origins", origins)?;
         }
         let settings: Settings = builder
             .add_source(
                 config::Environment::with_prefix("CONFAB")
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true),
+                    .source(Some(environment)),
             )
             .build()?
             .try_deserialize()?;
@@ -159,7 +231,7 @@ impl Settings {
     /// The built-in defaults alone (what tests start from).
     pub fn defaults() -> Result<Self, ConfigError> {
         let settings: Settings = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .add_source(defaults_source())
             .build()?
             .try_deserialize()?;
         settings.validate()?;
@@ -254,6 +326,13 @@ impl Settings {
         if self.files.max_upload_bytes < 1024 {
             return invalid("files.max_upload_bytes must be at least 1024");
         }
+        let redis = self.redis.url.expose_secret();
+        if !(redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://")) {
+            return invalid("redis.url must be empty or start with redis:// or rediss://");
+        }
+        if self.redis.pool_size == 0 || self.redis.timeout_ms == 0 {
+            return invalid("redis.pool_size and redis.timeout_ms must be at least 1");
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return invalid(
                 "log.level is not a valid filter (e.g. \"info\" or \"confab_server=debug,warn\")",
@@ -273,6 +352,78 @@ mod tests {
         assert_eq!(settings.server.host, "127.0.0.1");
         assert_eq!(settings.server.port, 8080);
         assert_eq!(settings.auth.access_ttl_secs, 900);
+    }
+
+    fn environment(pairs: &[(&str, &str)]) -> config::Map<String, String> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_environment_sets_numbers_switches_and_strings_as_their_settings_are() {
+        let all_digits = "1234567890".repeat(6) + "1234";
+        let settings = Settings::load_from(
+            None,
+            environment(&[
+                ("CONFAB__SERVER__PORT", "9000"),
+                ("CONFAB__SERVER__TRUST_FORWARDED_FOR", "true"),
+                ("CONFAB__SECRETS__MASTER_KEY", &all_digits),
+                ("CONFAB__AUTH__ISSUER", "12345"),
+                (
+                    "CONFAB__SERVER__CORS_ALLOWED_ORIGINS",
+                    "https://a.example, https://b.example",
+                ),
+            ]),
+        )
+        .unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(settings.server.port, 9000);
+        assert!(settings.server.trust_forwarded_for);
+        assert_eq!(settings.secrets.master_key.expose_secret(), all_digits);
+        assert_eq!(settings.auth.issuer, "12345");
+        assert_eq!(
+            settings.server.cors_allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+    }
+
+    #[test]
+    fn a_variable_that_names_no_setting_stops_the_start_by_name() {
+        let error = Settings::load_from(
+            None,
+            environment(&[
+                ("CONFAB__SERVER__PORT", "9000"),
+                ("CONFAB__SERVER__PROT", "9001"),
+                ("CONFAB__NOPE__URL", "x"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("CONFAB__NOPE__URL, CONFAB__SERVER__PROT"),
+            "{error}"
+        );
+        assert!(!error.contains("9001"), "values are never printed: {error}");
+    }
+
+    #[test]
+    fn a_file_key_that_names_no_setting_stops_the_start_by_name() {
+        let dir = std::env::temp_dir().join(format!("confab-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("confab.toml");
+        std::fs::write(
+            &path,
+            "[server]\nport = 9000\nworkerz = 2\n[cache]\nsize = 1\n",
+        )
+        .unwrap();
+        let path = path.to_string_lossy().into_owned();
+        let error = Settings::load_from(Some(&path), environment(&[]))
+            .unwrap_err()
+            .to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(error.contains("cache.size, server.workerz"), "{error}");
     }
 
     #[test]
