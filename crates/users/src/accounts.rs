@@ -276,8 +276,7 @@ impl Accounts {
                 self.config.login_failures_per_account,
                 self.config.login_failure_window,
             )
-            .await
-            .map_err(UsersError::RateLimited)?;
+            .await?;
         let row = match self.find_row(db, principal.user.id).await {
             Ok(row) => row,
             Err(error) => {
@@ -301,7 +300,7 @@ impl Accounts {
         )
         .await?;
         txn.commit().await?;
-        self.sessions_cache.clear();
+        self.changed().await;
         self.limiter.reset(&account_key).await;
         Ok(())
     }
@@ -333,7 +332,7 @@ impl Accounts {
         self.set_password_hash(&txn, row.id, hash).await?;
         revoke_user_sessions(&txn, row.id, None, reason::PASSWORD_RESET, self.now()).await?;
         txn.commit().await?;
-        self.sessions_cache.clear();
+        self.changed().await;
         self.limiter.reset(&account_login_key(row.id)).await;
         Ok(())
     }
@@ -357,7 +356,7 @@ impl Accounts {
             model.avatar_url = Set(optional(&avatar, parse_avatar_url)?);
         }
         let updated = model.update(db).await?;
-        self.sessions_cache.clear();
+        self.changed().await;
         Ok(updated.into())
     }
 
@@ -460,16 +459,15 @@ impl Accounts {
         let ip_key = format!("login:ip:{}", client.ip.as_deref().unwrap_or("unknown"));
         self.limiter
             .attempt(&ip_key, self.config.login_failures_per_ip, window)
-            .await
-            .map_err(UsersError::RateLimited)?;
+            .await?;
         let per_account = self.config.login_failures_per_account;
-        if let Err(wait) = self
+        if let Err(refusal) = self
             .limiter
             .attempt(&account_key, per_account, window)
             .await
         {
             self.limiter.release(&ip_key).await;
-            return Err(UsersError::RateLimited(wait));
+            return Err(refusal.into());
         }
         Ok(LoginReservation {
             ip_key,

@@ -123,8 +123,7 @@ impl Accounts {
             revoke_user_sessions(&txn, id, None, reason::ACCOUNT_DISABLED, now).await?;
         }
         txn.commit().await?;
-        self.sessions_cache.clear();
-        self.owners_changed.bump();
+        self.changed().await;
         Ok(updated.into())
     }
 
@@ -170,8 +169,7 @@ impl Accounts {
         }
         revoke_user_sessions(&txn, id, None, reason::ACCOUNT_DELETED, now).await?;
         txn.commit().await?;
-        self.sessions_cache.clear();
-        self.owners_changed.bump();
+        self.changed().await;
         Ok(())
     }
 
@@ -183,7 +181,7 @@ impl Accounts {
     ) -> Result<u64, UsersError> {
         self.find_row(db, id).await?;
         let revoked = revoke_user_sessions(db, id, None, reason::ADMIN_REVOKED, self.now()).await?;
-        self.sessions_cache.clear();
+        self.changed().await;
         Ok(revoked)
     }
 

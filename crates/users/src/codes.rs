@@ -65,8 +65,7 @@ impl Accounts {
                 self.config.code_requests_per_ip_per_hour,
                 std::time::Duration::from_secs(3600),
             )
-            .await
-            .map_err(UsersError::RateLimited)?;
+            .await?;
 
         let latest = verification_code::Entity::find()
             .filter(verification_code::Column::EmailKey.eq(email_key.as_str()))

@@ -48,12 +48,28 @@ pub enum UsersError {
     LastAdmin,
     #[error("too many attempts; try again in {0} seconds")]
     RateLimited(u64),
+    #[error("attempts cannot be counted right now; try again shortly")]
+    LimiterUnavailable,
     #[error("the email could not be sent")]
     EmailDelivery,
     #[error("database error")]
     Database(#[from] DbErr),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// What a client is told to wait when the shared attempt counter (Redis) cannot be reached.
+const LIMITER_RETRY_SECS: u64 = 5;
+
+impl From<crate::limiter::Refusal> for UsersError {
+    fn from(refusal: crate::limiter::Refusal) -> Self {
+        match refusal {
+            crate::limiter::Refusal::Full { retry_after_secs } => {
+                UsersError::RateLimited(retry_after_secs)
+            }
+            crate::limiter::Refusal::Unavailable => UsersError::LimiterUnavailable,
+        }
+    }
 }
 
 impl ErrorCode for UsersError {
@@ -80,6 +96,7 @@ impl ErrorCode for UsersError {
             UsersError::NotFound => Code::NotFound,
             UsersError::LastAdmin => Code::LastAdmin,
             UsersError::RateLimited(_) => Code::RateLimited,
+            UsersError::LimiterUnavailable => Code::ServiceUnavailable,
             UsersError::EmailDelivery => Code::EmailDeliveryFailed,
             UsersError::Database(_) | UsersError::Internal(_) => Code::Internal,
         }
@@ -103,6 +120,7 @@ impl ErrorCode for UsersError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             UsersError::RateLimited(seconds) => Some(*seconds),
+            UsersError::LimiterUnavailable => Some(LIMITER_RETRY_SECS),
             _ => None,
         }
     }

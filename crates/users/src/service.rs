@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
-use confab_core::{Clock, Generation};
+use confab_core::{ChangeFeed, Clock, Generation, LocalChanges};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -71,6 +71,8 @@ pub struct Accounts {
     pub(crate) site_cache: SiteCache,
     /// Bumped after an account's role or status changes, for caches of what keys' owners are.
     pub(crate) owners_changed: Generation,
+    /// Tells the other instances (if any) what this one changed.
+    pub(crate) changes: Arc<dyn ChangeFeed>,
 }
 
 impl Accounts {
@@ -89,6 +91,7 @@ impl Accounts {
             sessions_cache: AuthCache::new(config.cache_sessions),
             site_cache: SiteCache::new(config.cache_sessions),
             owners_changed: Generation::default(),
+            changes: Arc::new(LocalChanges),
             config,
             keys,
             code_key,
@@ -96,6 +99,29 @@ impl Accounts {
             limiter,
             clock,
         }
+    }
+
+    /// Shares this service's changes with other instances: with a shared feed, a logout, a
+    /// password change, a disabled account or a new role answered here is seen by every
+    /// instance's next request (set it before serving; see [`confab_core::changes`]).
+    pub fn with_change_feed(mut self, changes: Arc<dyn ChangeFeed>) -> Self {
+        self.changes = changes;
+        self
+    }
+
+    /// Forgets every cached session, account and site setting: after a change here, or when
+    /// another instance announced one.
+    pub fn forget_cached(&self) {
+        self.sessions_cache.clear();
+        self.site_cache.changed.bump();
+        self.owners_changed.bump();
+    }
+
+    /// After a committed change that cached sessions, accounts or settings depend on: forgets
+    /// them here and tells the other instances before the change is answered.
+    pub(crate) async fn changed(&self) {
+        self.forget_cached();
+        self.changes.announce().await;
     }
 
     /// Moves after every committed change of an account's role or status (see

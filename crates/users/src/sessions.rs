@@ -80,6 +80,8 @@ impl Accounts {
         .update(&txn)
         .await?;
         txn.commit().await?;
+        // Only the last-login fields of cached accounts are behind: other instances are not
+        // told (a login is frequent, and a new session is in no cache yet).
         self.sessions_cache.clear();
 
         let user = User::from(user);
@@ -126,7 +128,7 @@ impl Accounts {
         if claimed == 0 {
             revoke_session(&txn, token.session_id, reason::REFRESH_REUSE, now).await?;
             txn.commit().await?;
-            self.sessions_cache.clear();
+            self.changed().await;
             tracing::warn!(
                 session_id = token.session_id,
                 "refresh token reused; session revoked"
@@ -232,7 +234,7 @@ impl Accounts {
         principal: &Principal,
     ) -> Result<(), UsersError> {
         revoke_session(db, principal.session_id, reason::LOGOUT, self.now()).await?;
-        self.sessions_cache.clear();
+        self.changed().await;
         Ok(())
     }
 }

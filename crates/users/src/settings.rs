@@ -206,7 +206,7 @@ pub async fn update(
 /// The settings as last read, for a single instance (several instances read them on use).
 pub(crate) struct SiteCache {
     enabled: bool,
-    changed: Generation,
+    pub(crate) changed: Generation,
     value: RwLock<Option<(u64, SiteSettings)>>,
 }
 
@@ -254,7 +254,7 @@ impl Accounts {
     ) -> Result<SiteSettings, UsersError> {
         let result = update(db, patch, now).await;
         // Even a failed update may have written some rows.
-        self.site_cache.changed.bump();
+        self.changed().await;
         result
     }
 }

@@ -104,6 +104,7 @@ pub struct CodeAccepted {
         (status = 202, description = "Accepted; a code is on its way if the address can use it", body = CodeAccepted),
         (status = 400, description = "`invalid_email`, `invalid_body`", body = ErrorBody),
         (status = 429, description = "`rate_limited` (resend cooldown); see Retry-After", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`: requests cannot be counted (the shared Redis is unreachable)", body = ErrorBody),
         (status = 502, description = "`email_delivery_failed`", body = ErrorBody)))]
 pub async fn request_code(
     state: web::Data<AppState>,
@@ -145,7 +146,8 @@ pub struct LoginRequest {
         (status = 400, description = "`invalid_request` (missing fields), `invalid_code`", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`", body = ErrorBody),
         (status = 403, description = "`account_disabled`", body = ErrorBody),
-        (status = 429, description = "`rate_limited` after repeated failures; see Retry-After", body = ErrorBody)))]
+        (status = 429, description = "`rate_limited` after repeated failures; see Retry-After", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`: attempts cannot be counted (the shared Redis is unreachable)", body = ErrorBody)))]
 pub async fn login(
     state: web::Data<AppState>,
     Client(client): Client,
@@ -205,7 +207,8 @@ pub struct TokenForm {
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "`invalid_request` (grant_type other than password)", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`", body = ErrorBody),
-        (status = 429, description = "`rate_limited`", body = ErrorBody)))]
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`: attempts cannot be counted (the shared Redis is unreachable)", body = ErrorBody)))]
 pub async fn token(
     state: web::Data<AppState>,
     Client(client): Client,

@@ -82,7 +82,8 @@ pub struct PasswordChange {
         (status = 204, description = "Changed"),
         (status = 400, description = "`invalid_password`, `password_too_common`", body = ErrorBody),
         (status = 401, description = "`invalid_credentials` (wrong current password)", body = ErrorBody),
-        (status = 429, description = "`rate_limited`", body = ErrorBody)))]
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`: attempts cannot be counted (the shared Redis is unreachable)", body = ErrorBody)))]
 pub async fn change_password(
     state: web::Data<AppState>,
     Caller(principal): Caller,

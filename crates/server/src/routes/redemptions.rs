@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use confab_core::{Code, PageRequest};
+use confab_core::{Code, PageRequest, Refusal};
 use confab_credits::redemptions::{
     self, BatchView, CodeFilter, CodeStatus, CodeView, CreatedBatch, NewBatch, Redeemed,
 };
@@ -84,7 +84,8 @@ pub struct CodesQuery {
         (status = 200, description = "Redeemed: what was granted and the account after", body = Redeemed),
         (status = 404, description = "`redemption_code_not_found`", body = ErrorBody),
         (status = 409, description = "`redemption_code_used`, `redemption_code_voided`, `redemption_code_expired`, `conflict` (a higher tier is running), `balance_limit_exceeded` (the balance would go above 10^15)", body = ErrorBody),
-        (status = 429, description = "`rate_limited`: too many failed attempts", body = ErrorBody)))]
+        (status = 429, description = "`rate_limited`: too many failed attempts", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`: failed attempts cannot be counted (the shared Redis is unreachable)", body = ErrorBody)))]
 pub async fn redeem(
     state: web::Data<AppState>,
     Caller(principal): Caller,
@@ -104,7 +105,7 @@ pub async fn redeem(
     // Each attempt is counted before the code is looked at, so a burst cannot get past the
     // limit; one that was not a failed guess is given back.
     for (counted, (key, limit)) in keys.iter().enumerate() {
-        if let Err(seconds) = state
+        if let Err(refusal) = state
             .redemption_failures
             .attempt(key, *limit, FAILURE_WINDOW)
             .await
@@ -112,11 +113,7 @@ pub async fn redeem(
             for (key, _) in &keys[..counted] {
                 state.redemption_failures.release(key).await;
             }
-            return Err(ApiError::new(
-                Code::RateLimited,
-                "too many failed redemptions; try again later",
-            )
-            .retry_after(seconds));
+            return Err(refused(refusal));
         }
     }
     let result = redemptions::redeem(&state.db, principal.user.id, &body.code, Utc::now()).await;
@@ -129,6 +126,21 @@ pub async fn redeem(
         }
     }
     Ok(web::Json(result?))
+}
+
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::Full { retry_after_secs } => ApiError::new(
+            Code::RateLimited,
+            "too many failed redemptions; try again later",
+        )
+        .retry_after(retry_after_secs),
+        Refusal::Unavailable => ApiError::new(
+            Code::ServiceUnavailable,
+            "redemptions cannot be counted right now; try again shortly",
+        )
+        .retry_after(5),
+    }
 }
 
 /// The codes the caller has redeemed, newest first.

@@ -1,0 +1,93 @@
+//! [`ChangeFeed`] on Redis: one counter every instance moves after a change its caches depend
+//! on, and reads at the start of each request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use confab_core::ChangeFeed;
+
+use crate::Cluster;
+
+/// How often an announcement that failed is tried again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+pub struct RedisChanges {
+    cluster: Arc<Cluster>,
+    /// An announcement failed and has not been made since: the other instances may still
+    /// trust what this one changed.
+    pending: AtomicBool,
+}
+
+impl RedisChanges {
+    /// Also starts the task that retries failed announcements (it ends with the runtime).
+    pub fn start(cluster: Arc<Cluster>) -> Arc<Self> {
+        let changes = Arc::new(Self {
+            cluster,
+            pending: AtomicBool::new(false),
+        });
+        let weak = Arc::downgrade(&changes);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(RETRY_EVERY);
+            loop {
+                every.tick().await;
+                let Some(changes) = weak.upgrade() else {
+                    return;
+                };
+                if changes.pending.swap(false, Ordering::AcqRel) {
+                    changes.announce().await;
+                }
+            }
+        });
+        changes
+    }
+
+    fn key(&self) -> String {
+        self.cluster.key("changes")
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for RedisChanges {
+    async fn announce(&self) {
+        let key = self.key();
+        let moved = self
+            .cluster
+            .run(|mut connection| async move {
+                redis::cmd("INCR")
+                    .arg(key)
+                    .query_async::<u64>(&mut connection)
+                    .await
+            })
+            .await;
+        if let Err(error) = moved {
+            self.pending.store(true, Ordering::Release);
+            tracing::error!(%error, "redis: a change could not be announced to the other instances; retrying");
+        }
+    }
+
+    async fn observe(&self) -> Option<u64> {
+        let key = self.key();
+        let seen = self
+            .cluster
+            .run(|mut connection| async move {
+                redis::cmd("GET")
+                    .arg(key)
+                    .query_async::<Option<u64>>(&mut connection)
+                    .await
+            })
+            .await;
+        match seen {
+            Ok(count) => Some(count.unwrap_or(0)),
+            Err(error) => {
+                tracing::warn!(%error, "redis: the change counter cannot be read; caches are not trusted");
+                None
+            }
+        }
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+}
