@@ -7,17 +7,21 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fake_upstream::{Behavior, DEFAULT_REPLY, FakeUpstream};
+use confab_server::Settings;
+
 use crate::helpers::{Session, TestApp, expect_error, expect_status, spawn_app_with};
 
+/// Short provider timeouts and rests, frequent keep-alives: what the chat tests wait for.
+pub(crate) fn chat_settings(settings: &mut Settings) {
+    settings.providers.first_byte_timeout_secs = 2;
+    settings.providers.idle_timeout_secs = 2;
+    settings.providers.request_timeout_secs = 5;
+    settings.providers.cooldown_base_ms = 100;
+    settings.server.sse_keepalive_ms = 100;
+}
+
 pub(crate) async fn app() -> TestApp {
-    spawn_app_with(|settings| {
-        settings.providers.first_byte_timeout_secs = 2;
-        settings.providers.idle_timeout_secs = 2;
-        settings.providers.request_timeout_secs = 5;
-        settings.providers.cooldown_base_ms = 100;
-        settings.server.sse_keepalive_ms = 100;
-    })
-    .await
+    spawn_app_with(chat_settings).await
 }
 
 pub(crate) async fn add_key(app: &TestApp, admin: &Session, body: Value) -> Value {

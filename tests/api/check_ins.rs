@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{expect_error, expect_status, spawn_app};
+use crate::helpers::{TestApp, expect_error, expect_status, spawn_app};
 
 #[tokio::test]
 async fn rewards_come_from_settings_and_apply_at_once() {
@@ -117,7 +117,11 @@ async fn rewards_come_from_settings_and_apply_at_once() {
 
 #[tokio::test]
 async fn twenty_concurrent_check_ins_reward_once() {
-    let app = spawn_app().await;
+    twenty_concurrent_check_ins_reward_once_on(spawn_app().await).await;
+}
+
+/// What [`twenty_concurrent_check_ins_reward_once`] checks, on any app (one instance, or a pair sharing one database).
+pub(crate) async fn twenty_concurrent_check_ins_reward_once_on(app: TestApp) {
     let admin = app.setup_admin().await;
     app.set_settings(&admin, json!({"check_in_reward": 7}))
         .await;

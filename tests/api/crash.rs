@@ -63,11 +63,7 @@ async fn a_killed_server_leaves_a_hold_that_expires_uncharged() {
     std::fs::create_dir_all(&data_dir).unwrap();
     let database_url = fresh_database().await;
     let (mut server, port) = start(&data_dir, &database_url).await;
-    let mut app = TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
-        smtp: SmtpSink::start().await,
-    };
+    let mut app = TestApp::at(format!("http://127.0.0.1:{port}"), SmtpSink::start().await);
     let admin = app.setup_admin().await;
     add_model(
         &app,
@@ -94,7 +90,7 @@ async fn a_killed_server_leaves_a_hold_that_expires_uncharged() {
     server.kill().await.expect("SIGKILL");
     drop(response);
     let (_server, port) = start(&data_dir, &database_url).await;
-    app.address = format!("http://127.0.0.1:{port}");
+    app.move_to(format!("http://127.0.0.1:{port}"));
 
     let mut now = Value::Null;
     for _ in 0..100 {

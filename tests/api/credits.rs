@@ -237,7 +237,13 @@ async fn adjustments_are_entries_and_replays_change_nothing() {
 
 #[tokio::test]
 async fn concurrent_debits_never_overdraw_and_the_ledger_sums_to_the_balance() {
-    let app = spawn_app().await;
+    concurrent_debits_never_overdraw_and_the_ledger_sums_to_the_balance_on(spawn_app().await).await;
+}
+
+/// What [`concurrent_debits_never_overdraw_and_the_ledger_sums_to_the_balance`] checks, on any app (one instance, or a pair sharing one database).
+pub(crate) async fn concurrent_debits_never_overdraw_and_the_ledger_sums_to_the_balance_on(
+    app: TestApp,
+) {
     let admin = app.setup_admin().await;
     let user = app.user("spender").await;
     expect_status(

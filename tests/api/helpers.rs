@@ -8,6 +8,7 @@ use reqwest::{Response, StatusCode};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
+use crate::redis_server::RedisServer;
 use crate::smtp_sink::SmtpSink;
 
 /// The signing secret tests use, so they can forge tokens with the right key.
@@ -16,9 +17,15 @@ pub const ADMIN_PASSWORD: &str = "admin-passphrase-1";
 pub const USER_PASSWORD: &str = "user-passphrase-1";
 
 pub struct TestApp {
+    /// The first instance's base URL.
     pub address: String,
+    /// Every instance's base URL: requests go to each in turn (one, unless spawned as a pair).
+    pub addresses: Vec<String>,
+    next: std::sync::atomic::AtomicUsize,
     pub client: reqwest::Client,
     pub smtp: SmtpSink,
+    /// The Redis the instances share, if any.
+    pub redis: Option<std::sync::Arc<RedisServer>>,
 }
 
 /// A logged-in session.
@@ -35,6 +42,50 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let smtp = SmtpSink::start().await;
+    let settings = test_settings(&smtp, fresh_database().await, adjust);
+    let address = start(settings).await;
+    TestApp::of(vec![address], smtp, None)
+}
+
+/// One instance with a Redis of its own (as a deployment of several would have), or `None`
+/// when there is no redis-server here (see [`RedisServer::start`]).
+pub async fn spawn_app_with_redis(adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let redis = std::sync::Arc::new(RedisServer::start()?);
+    let smtp = SmtpSink::start().await;
+    let mut settings = test_settings(&smtp, fresh_database().await, adjust);
+    settings.redis.url = redis.url().into();
+    let address = start(settings).await;
+    Some(TestApp::of(vec![address], smtp, Some(redis)))
+}
+
+/// Two instances on one PostgreSQL database, one Redis and one data directory (a shared
+/// volume), every request going to the other one than the last. `None` (said why) on SQLite,
+/// which is one instance by design, or without a redis-server.
+pub async fn spawn_pair_with(adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    if std::env::var("CONFAB_TEST_DATABASE_URL").is_err() {
+        eprintln!("skipped here: two instances share PostgreSQL (set CONFAB_TEST_DATABASE_URL)");
+        return None;
+    }
+    let redis = std::sync::Arc::new(RedisServer::start()?);
+    let smtp = SmtpSink::start().await;
+    let mut settings = test_settings(&smtp, fresh_database().await, adjust);
+    settings.redis.url = redis.url().into();
+    let first = start(settings.clone()).await;
+    let second = start(settings).await;
+    Some(TestApp::of(vec![first, second], smtp, Some(redis)))
+}
+
+pub async fn spawn_pair() -> Option<TestApp> {
+    spawn_pair_with(|_| {}).await
+}
+
+/// The settings every test app starts from: port 0, a fresh data directory, the test secret,
+/// the SMTP sink, quiet logs; then `adjust`.
+fn test_settings(
+    smtp: &SmtpSink,
+    database_url: String,
+    adjust: impl FnOnce(&mut Settings),
+) -> Settings {
     let mut settings = Settings::defaults().expect("defaults load");
     let data_dir = std::env::temp_dir()
         .join("confab-tests")
@@ -43,7 +94,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     settings.server.port = 0;
     settings.server.workers = 2;
     settings.data.dir = data_dir;
-    settings.database.url = fresh_database().await.into();
+    settings.database.url = database_url.into();
     settings.database.max_connections = 8;
     settings.auth.jwt_secret = JWT_SECRET.to_owned().into();
     settings.email.smtp_host = "127.0.0.1".into();
@@ -51,18 +102,15 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     settings.email.smtp_security = confab_server::config::SmtpSecurity::None;
     settings.log.level = "warn".into();
     adjust(&mut settings);
+    settings
+}
 
+/// Builds and serves one instance; answers its base URL.
+async fn start(settings: Settings) -> String {
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
-        smtp,
-    }
+    address
 }
 
 /// Empty for the default SQLite file in the data dir; otherwise a new PostgreSQL database.
@@ -84,8 +132,55 @@ pub async fn fresh_database() -> String {
 }
 
 impl TestApp {
+    fn of(
+        addresses: Vec<String>,
+        smtp: SmtpSink,
+        redis: Option<std::sync::Arc<RedisServer>>,
+    ) -> Self {
+        Self {
+            address: addresses[0].clone(),
+            addresses,
+            next: std::sync::atomic::AtomicUsize::new(0),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            smtp,
+            redis,
+        }
+    }
+
+    /// A client for a server started elsewhere (e.g. as a child process).
+    pub fn at(address: String, smtp: SmtpSink) -> Self {
+        Self::of(vec![address], smtp, None)
+    }
+
+    /// Points the client at a restarted server.
+    pub fn move_to(&mut self, address: String) {
+        self.address = address.clone();
+        self.addresses = vec![address];
+    }
+
+    /// A client for instance `index` alone (0 or 1 of a pair), sharing this one's mailbox.
+    pub fn only(&self, index: usize) -> TestApp {
+        let mut app = Self::of(
+            vec![self.addresses[index].clone()],
+            self.smtp.clone(),
+            self.redis.clone(),
+        );
+        app.client = self.client.clone();
+        app
+    }
+
+    /// `path` on the next instance in turn.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.address, path)
+        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}{}", self.addresses[turn % self.addresses.len()], path)
+    }
+
+    /// `path` on instance `index` (0 or 1 of a pair).
+    pub fn url_on(&self, index: usize, path: &str) -> String {
+        format!("{}{}", self.addresses[index], path)
     }
 
     pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> Response {
@@ -173,6 +268,36 @@ impl TestApp {
     pub async fn user(&self, username: &str) -> Session {
         self.register(username).await;
         self.login(username, USER_PASSWORD).await
+    }
+
+    /// Waits until every instance offers `model` to `user` (another instance reloads its
+    /// catalog and key pool within a second of hearing of a change; one instance at once).
+    pub async fn until_every_instance_lists(&self, user: &Session, model: &str) {
+        for index in 0..self.addresses.len() {
+            let mut waited = 0;
+            loop {
+                let listed: Value = self
+                    .client
+                    .get(self.url_on(index, "/v1/models"))
+                    .bearer_auth(&user.access)
+                    .send()
+                    .await
+                    .expect("request")
+                    .json()
+                    .await
+                    .expect("json");
+                let ids = listed["data"].as_array().expect("model list");
+                if ids.iter().any(|m| m["id"] == model) {
+                    break;
+                }
+                waited += 1;
+                assert!(
+                    waited < 200,
+                    "instance {index} never listed {model}: {listed}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
     }
 
     /// A user with `credits` on their balance (an admin adjustment).

@@ -3,6 +3,7 @@
 
 pub(crate) use confab_tests::fake_upstream;
 mod helpers;
+mod redis_server;
 mod smtp_sink;
 
 mod accounts;
@@ -10,6 +11,7 @@ mod admin;
 mod api_keys;
 mod chats;
 mod check_ins;
+mod cluster;
 mod cors;
 mod crash;
 mod credits;

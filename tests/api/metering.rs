@@ -57,17 +57,22 @@ async fn token_priced_model(app: &TestApp, admin: &Session) {
 
 #[tokio::test]
 async fn fifty_concurrent_requests_never_overspend_a_balance() {
-    let app = app().await;
+    fifty_concurrent_requests_never_overspend_a_balance_on(app().await).await;
+}
+
+/// What [`fifty_concurrent_requests_never_overspend_a_balance`] checks, on any app (one instance, or a pair sharing one database).
+pub(crate) async fn fifty_concurrent_requests_never_overspend_a_balance_on(app: TestApp) {
     let admin = app.setup_admin().await;
+    let fake = FakeUpstream::start().await;
+    openai_key(&app, &admin, "main", &fake, 0).await;
     add_model(
         &app,
         &admin,
         json!({"name": "gpt-4o-mini", "modality": "chat", "price_per_request": 100}),
     )
     .await;
-    let fake = FakeUpstream::start().await;
-    openai_key(&app, &admin, "main", &fake, 0).await;
     let user = app.funded_user(&admin, "crowd", 1000).await;
+    app.until_every_instance_lists(&user, "gpt-4o-mini").await;
 
     let requests = (0..50).map(|_| {
         let app = &app;

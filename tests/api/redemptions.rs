@@ -380,7 +380,11 @@ async fn batches_come_as_csv_up_to_ten_thousand_and_bad_batches_are_refused() {
 
 #[tokio::test]
 async fn fifty_users_redeeming_one_code_at_once_get_it_once() {
-    let app = app().await;
+    fifty_users_redeeming_one_code_at_once_get_it_once_on(app().await).await;
+}
+
+/// What [`fifty_users_redeeming_one_code_at_once_get_it_once`] checks, on any app (one instance, or a pair sharing one database).
+pub(crate) async fn fifty_users_redeeming_one_code_at_once_get_it_once_on(app: TestApp) {
     let admin = app.setup_admin().await;
     let code = codes(
         &batch(

@@ -74,7 +74,13 @@ async fn unknown_and_malformed_refresh_tokens() {
 
 #[tokio::test]
 async fn twenty_concurrent_refreshes_at_most_one_wins_and_the_family_ends() {
-    let app = spawn_app().await;
+    twenty_concurrent_refreshes_at_most_one_wins_and_the_family_ends_on(spawn_app().await).await;
+}
+
+/// What [`twenty_concurrent_refreshes_at_most_one_wins_and_the_family_ends`] checks, on any app (one instance, or a pair sharing one database).
+pub(crate) async fn twenty_concurrent_refreshes_at_most_one_wins_and_the_family_ends_on(
+    app: TestApp,
+) {
     let session = app.user("olga").await;
     let attempts = (0..20).map(|_| refresh(&app, &session.refresh));
     let responses = futures_util::future::join_all(attempts).await;

@@ -36,7 +36,11 @@ fn count(answers: &[(StatusCode, Option<u64>, Value)], status: StatusCode, code:
 
 #[tokio::test]
 async fn a_burst_of_wrong_passwords_gets_exactly_the_limit_checked() {
-    let app = spawn_app().await;
+    a_burst_of_wrong_passwords_gets_exactly_the_limit_checked_on(spawn_app().await).await;
+}
+
+/// What [`a_burst_of_wrong_passwords_gets_exactly_the_limit_checked`] checks, on any app (one instance, or a pair sharing one database).
+pub(crate) async fn a_burst_of_wrong_passwords_gets_exactly_the_limit_checked_on(app: TestApp) {
     app.register("burst").await;
     let bodies = (0..40)
         .map(|n| json!({"username": "burst", "password": format!("wrong password {n}")}))

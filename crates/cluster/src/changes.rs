@@ -1,5 +1,5 @@
-//! [`ChangeFeed`] on Redis: one counter every instance moves after a change its caches depend
-//! on, and reads at the start of each request.
+//! [`ChangeFeed`] on Redis: a counter per topic that every instance moves after a change its
+//! caches of that topic depend on, and reads before it trusts them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +15,8 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 pub struct RedisChanges {
     cluster: Arc<Cluster>,
+    /// Which counter: each topic's caches are forgotten on their own.
+    topic: &'static str,
     /// An announcement failed and has not been made since: the other instances may still
     /// trust what this one changed.
     pending: AtomicBool,
@@ -22,9 +24,10 @@ pub struct RedisChanges {
 
 impl RedisChanges {
     /// Also starts the task that retries failed announcements (it ends with the runtime).
-    pub fn start(cluster: Arc<Cluster>) -> Arc<Self> {
+    pub fn start(cluster: Arc<Cluster>, topic: &'static str) -> Arc<Self> {
         let changes = Arc::new(Self {
             cluster,
+            topic,
             pending: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&changes);
@@ -44,7 +47,7 @@ impl RedisChanges {
     }
 
     fn key(&self) -> String {
-        self.cluster.key("changes")
+        self.cluster.key(&format!("changes:{}", self.topic))
     }
 }
 

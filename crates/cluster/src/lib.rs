@@ -1,6 +1,7 @@
 //! Confab across several instances. Without Redis each instance counts and caches in process
 //! (right for one instance). With Redis, a [`Cluster`] gives every instance the same attempt
-//! counts ([`RedisLimiter`]) and one change counter for their caches ([`RedisChanges`]).
+//! counts ([`RedisLimiter`]), change counters for their caches ([`RedisChanges`]) and the
+//! provider keys that rest ([`RedisRests`]).
 //!
 //! Redis down at runtime: the instances keep serving. Attempt limits guard credentials and
 //! credits, so an attempt that cannot be counted is refused ([`confab_core::Refusal::Unavailable`]);
@@ -9,6 +10,7 @@
 
 mod changes;
 mod limiter;
+mod rests;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,7 @@ use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
 
 pub use changes::RedisChanges;
 pub use limiter::RedisLimiter;
+pub use rests::RedisRests;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {

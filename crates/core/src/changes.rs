@@ -41,6 +41,7 @@ pub struct ChangeWatch {
 }
 
 impl ChangeWatch {
+    /// Watches `feed`; nothing is seen yet, so the first [`ChangeWatch::sync`] forgets.
     pub fn new(feed: std::sync::Arc<dyn ChangeFeed>) -> Self {
         Self {
             feed,
@@ -48,20 +49,28 @@ impl ChangeWatch {
         }
     }
 
+    /// The feed watched (to announce on).
     pub fn feed(&self) -> &std::sync::Arc<dyn ChangeFeed> {
         &self.feed
     }
 
-    /// Reads the shared counter: `true` when caches must be forgotten before this request
-    /// reads them (another instance changed something since, or the counter cannot be read).
-    /// A single instance's feed never moves, so this is `false` there after the first call.
-    pub async fn moved(&self) -> bool {
+    /// Reads the shared counter and runs `forget` when caches must be forgotten before this
+    /// request reads them (another instance changed something since, or the counter cannot be
+    /// read); answers whether it ran. `forget` runs before any other request can see the new
+    /// count, so none of them reads what it forgets. A feed that is not shared is not read.
+    pub async fn sync(&self, forget: impl FnOnce()) -> bool {
+        if !self.feed.is_shared() {
+            return false;
+        }
         let now = self.feed.observe().await;
         let mut seen = self
             .seen
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let moved = now.is_none() || *seen != now;
+        if moved {
+            forget();
+        }
         *seen = now;
         moved
     }
@@ -98,18 +107,21 @@ mod tests {
         let feed = Arc::new(Counter::default());
         let watch = ChangeWatch::new(feed.clone());
         assert!(
-            watch.moved().await,
+            watch.sync(|| {}).await,
             "nothing was seen before the first look"
         );
-        assert!(!watch.moved().await);
+        assert!(!watch.sync(|| {}).await);
         feed.announce().await;
-        assert!(watch.moved().await);
-        assert!(!watch.moved().await);
+        assert!(watch.sync(|| {}).await);
+        assert!(!watch.sync(|| {}).await);
         feed.0.store(u64::MAX, Ordering::Release);
-        assert!(watch.moved().await);
-        assert!(watch.moved().await, "still unreadable: still not trusted");
+        assert!(watch.sync(|| {}).await);
+        assert!(
+            watch.sync(|| {}).await,
+            "still unreadable: still not trusted"
+        );
         feed.0.store(7, Ordering::Release);
-        assert!(watch.moved().await);
-        assert!(!watch.moved().await);
+        assert!(watch.sync(|| {}).await);
+        assert!(!watch.sync(|| {}).await);
     }
 }

@@ -10,6 +10,7 @@ pub mod limiter;
 pub mod limits;
 mod nullable;
 pub mod page;
+pub mod rests;
 pub mod schema;
 
 pub use changes::{ChangeFeed, ChangeWatch, LocalChanges};
@@ -21,3 +22,4 @@ pub use limiter::{FailureLimiter, InMemoryLimiter, Refusal};
 pub use limits::{MAX_CREDITS, MAX_PRICE};
 pub use nullable::nullable;
 pub use page::{Page, PageRequest};
+pub use rests::{LocalRests, SharedRests};

@@ -2,14 +2,15 @@
 //! database round trip. Choice: the highest priority with a usable key, then weighted random
 //! among equals. Health: 401/403 disables the key (in the database, so every instance stops);
 //! 429, 5xx, timeouts and broken streams rest it for a backoff that doubles per consecutive
-//! failure, after which it is tried again by itself.
+//! failure, after which it is tried again by itself. With several instances, a rest one of
+//! them decides is shared ([`SharedRests`]) and a key disabled by one is announced to all.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use confab_core::SecretBox;
+use confab_core::{ChangeFeed, LocalChanges, LocalRests, SecretBox, SharedRests};
 use confab_providers::{ProviderError, ProviderKind, Target};
 use confab_store::entity::provider_key;
 use rand::Rng;
@@ -78,6 +79,8 @@ pub struct KeyPool {
     backoff: Backoff,
     keys: RwLock<Arc<Vec<PoolKey>>>,
     health: Mutex<HashMap<i64, Health>>,
+    rests: Arc<dyn SharedRests>,
+    changes: Arc<dyn ChangeFeed>,
 }
 
 impl KeyPool {
@@ -87,6 +90,37 @@ impl KeyPool {
             backoff,
             keys: RwLock::new(Arc::new(Vec::new())),
             health: Mutex::new(HashMap::new()),
+            rests: Arc::new(LocalRests),
+            changes: Arc::new(LocalChanges),
+        }
+    }
+
+    /// Shares rests with the other instances, and announces on `changes` when a key is
+    /// disabled because its provider refused it (the others then reload their pools).
+    pub fn shared(mut self, rests: Arc<dyn SharedRests>, changes: Arc<dyn ChangeFeed>) -> Self {
+        self.rests = rests;
+        self.changes = changes;
+        self
+    }
+
+    /// Rests the keys other instances found failing, as long as they rest there.
+    pub async fn adopt_rests(&self) {
+        let now = Utc::now();
+        let resting = self.rests.resting(now).await;
+        if resting.is_empty() {
+            return;
+        }
+        let instant = Instant::now();
+        let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        for (key_id, until) in resting {
+            let Ok(left) = (until - now).to_std() else {
+                continue;
+            };
+            let state = health.entry(key_id).or_default();
+            let shared = instant + left;
+            if state.cooling_until.is_none_or(|mine| mine < shared) {
+                state.cooling_until = Some(shared);
+            }
         }
     }
 
@@ -267,6 +301,7 @@ impl KeyPool {
                 if let Err(error) = self.reload(db).await {
                     tracing::error!(%error, "could not reload provider keys");
                 }
+                self.changes.announce().await;
             }
             ProviderError::BadRequest { .. } | ProviderError::Unsupported(_) => {}
             _ => {
@@ -276,22 +311,32 @@ impl KeyPool {
                     }
                     _ => None,
                 };
-                let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
-                let state = health.entry(key_id).or_default();
-                state.failures = state.failures.saturating_add(1);
-                let doubling = 2u32.saturating_pow(state.failures.saturating_sub(1).min(16));
-                let backoff = self
-                    .backoff
-                    .base
-                    .saturating_mul(doubling)
-                    .min(self.backoff.max);
-                let rest = retry_after
-                    .map_or(backoff, |r| r.max(backoff))
-                    .min(self.backoff.max);
-                state.cooling_until = Some(Instant::now() + rest);
-                tracing::info!(key_id, failures = state.failures, rest_ms = rest.as_millis() as u64, %error, "provider key resting");
+                let rest = self.rest(key_id, retry_after);
+                tracing::info!(key_id, rest_ms = rest.as_millis() as u64, %error, "provider key resting");
+                if let Ok(rest) = chrono::Duration::from_std(rest) {
+                    self.rests.rest(key_id, Utc::now() + rest).await;
+                }
             }
         }
+    }
+
+    /// Rests the key for a backoff that doubles per consecutive failure (at least what the
+    /// provider asked for, at most the maximum); answers how long.
+    fn rest(&self, key_id: i64, retry_after: Option<Duration>) -> Duration {
+        let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        let state = health.entry(key_id).or_default();
+        state.failures = state.failures.saturating_add(1);
+        let doubling = 2u32.saturating_pow(state.failures.saturating_sub(1).min(16));
+        let backoff = self
+            .backoff
+            .base
+            .saturating_mul(doubling)
+            .min(self.backoff.max);
+        let rest = retry_after
+            .map_or(backoff, |r| r.max(backoff))
+            .min(self.backoff.max);
+        state.cooling_until = Some(Instant::now() + rest);
+        rest
     }
 
     /// When a resting key is tried again, for admin views.

@@ -1,6 +1,7 @@
 //! The Confab HTTP server: an actix-web shell over the domain crates.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod cors;
 pub mod error;

@@ -11,7 +11,7 @@ use actix_web::{App, HttpServer, web};
 use confab_chats::Relay;
 use confab_chats::catalog::Catalog;
 use confab_chats::files::FileStore;
-use confab_core::{SecretBox, SystemClock};
+use confab_core::{ChangeWatch, SecretBox, SystemClock};
 use confab_credits::UsageWriter;
 use confab_credits::holds::Meter;
 use confab_keys::pool::Backoff;
@@ -20,13 +20,13 @@ use confab_migration::{Migrator, MigratorTrait};
 use confab_payments::{Payments, PaymentsConfig};
 use confab_providers::{Providers, Timeouts};
 use confab_store::Db;
-use confab_users::limiter::InMemoryLimiter;
 use confab_users::mailer::{LogMailer, Mailer, SmtpMailer, SmtpSettings};
 use confab_users::{Accounts, AuthConfig};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use secrecy::ExposeSecret;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::cluster::Sharing;
 use crate::config::Settings;
 use crate::state::AppState;
 use crate::{error, openapi, request_id, routes, secrets};
@@ -54,6 +54,8 @@ pub enum StartupError {
     Providers(#[from] confab_providers::ProviderError),
     #[error("secrets.master_key: {0}")]
     MasterKey(#[from] confab_core::CryptoError),
+    #[error("redis: {0}")]
+    Redis(#[from] confab_cluster::ClusterError),
     #[error("email: {0}")]
     Email(String),
     #[error("cannot listen on {address}: {source}")]
@@ -89,20 +91,25 @@ impl Application {
             "" => secrets::load_or_create(&data_dir, "jwt_secret").map_err(StartupError::Secret)?,
             configured => configured.to_owned(),
         };
-        let accounts = Arc::new(Accounts::new(
-            auth_config(&settings, confab_store::Backend::of_url(&url)),
-            secret.as_bytes(),
-            mailer(&settings)?,
-            Arc::new(InMemoryLimiter::default()),
-            Arc::new(SystemClock),
-        ));
+        let sharing = Sharing::from_settings(&settings.redis)?;
+        sharing.report().await;
+        let single_instance =
+            confab_store::Backend::of_url(&url) == Some(confab_store::Backend::Sqlite);
+        let accounts = Arc::new(
+            Accounts::new(
+                auth_config(&settings, single_instance || sharing.cluster.is_some()),
+                secret.as_bytes(),
+                mailer(&settings)?,
+                sharing.account_attempts.clone(),
+                Arc::new(SystemClock),
+            )
+            .with_change_feed(sharing.changes.clone()),
+        );
 
-        let api_keys = Arc::new(ApiKeys::new(
-            accounts.config().cache_sessions,
-            accounts.owner_changes(),
-        ));
+        // Keys' daily counters stay in their rows when other instances count them too.
+        let api_keys = Arc::new(ApiKeys::new(single_instance, accounts.owner_changes()));
         api_keys.spawn_flusher(db.clone(), Duration::from_secs(1));
-        let relay = Arc::new(relay(&settings, &db, &data_dir, &url).await?);
+        let relay = Arc::new(relay(&settings, &db, &data_dir, &url, &sharing).await?);
         let payments = Arc::new(Payments::new(
             relay.pool.secret_box().clone(),
             &PaymentsConfig {
@@ -121,6 +128,7 @@ impl Application {
         spawn_reloads(
             relay.clone(),
             Duration::from_secs(settings.providers.reload_secs),
+            ChangeWatch::new(sharing.provider_changes.clone()),
         );
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
@@ -152,7 +160,9 @@ impl Application {
                 .filter(|url| !url.is_empty()),
             trust_forwarded_for: settings.server.trust_forwarded_for,
             sse_keepalive: Duration::from_millis(settings.server.sse_keepalive_ms),
-            redemption_failures: Arc::new(InMemoryLimiter::default()),
+            redemption_failures: sharing.redemption_failures.clone(),
+            provider_changes: sharing.provider_changes.clone(),
+            cluster: sharing.cluster.clone(),
         });
         let body_limit = settings.server.body_limit_bytes;
         let cors_origins = settings.server.cors_allowed_origins.clone();
@@ -238,6 +248,7 @@ async fn relay(
     db: &Db,
     data_dir: &std::path::Path,
     url: &str,
+    sharing: &Sharing,
 ) -> Result<Relay, StartupError> {
     let master_key = match settings.secrets.master_key.expose_secret() {
         "" => secrets::load_or_create(data_dir, "master_key").map_err(StartupError::Secret)?,
@@ -253,13 +264,16 @@ async fn relay(
     })?;
     confab_keys::provider_keys::sync_declared(db, &secret_box, p.keys.clone(), chrono::Utc::now())
         .await?;
-    let pool = Arc::new(KeyPool::new(
-        secret_box,
-        Backoff {
-            base: Duration::from_millis(p.cooldown_base_ms),
-            max: Duration::from_secs(p.cooldown_max_secs),
-        },
-    ));
+    let pool = Arc::new(
+        KeyPool::new(
+            secret_box,
+            Backoff {
+                base: Duration::from_millis(p.cooldown_base_ms),
+                max: Duration::from_secs(p.cooldown_max_secs),
+            },
+        )
+        .shared(sharing.key_rests.clone(), sharing.provider_changes.clone()),
+    );
     pool.reload(db).await?;
     let catalog = Arc::new(Catalog::default());
     catalog.reload(db).await?;
@@ -338,23 +352,42 @@ fn spawn_reconciler(payments: Arc<Payments>, db: Db, settings: &Settings) {
     });
 }
 
-fn spawn_reloads(relay: Arc<Relay>, every: Duration) {
+/// How often instances sharing Redis look for each other's model and key changes.
+const SHARED_TICK: Duration = Duration::from_secs(1);
+
+/// Reloads the pool and the catalog every `every`; with other instances, also within a
+/// second of a change they announce, and rests the keys they found failing.
+fn spawn_reloads(relay: Arc<Relay>, every: Duration, watch: ChangeWatch) {
+    let tick = if watch.feed().is_shared() {
+        SHARED_TICK.min(every)
+    } else {
+        every
+    };
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(every);
+        let mut ticker = tokio::time::interval(tick);
         ticker.tick().await;
+        let mut last = tokio::time::Instant::now();
         loop {
             ticker.tick().await;
-            if let Err(error) = relay.pool.reload(&relay.db).await {
-                tracing::warn!(%error, "reloading provider keys failed");
+            relay.pool.adopt_rests().await;
+            if !watch.sync(|| {}).await && last.elapsed() < every {
+                continue;
             }
+            last = tokio::time::Instant::now();
+            // The catalog first: a model seen means the keys committed before it are too.
             if let Err(error) = relay.catalog.reload(&relay.db).await {
                 tracing::warn!(%error, "reloading the model catalog failed");
+            }
+            if let Err(error) = relay.pool.reload(&relay.db).await {
+                tracing::warn!(%error, "reloading provider keys failed");
             }
         }
     });
 }
 
-fn auth_config(settings: &Settings, backend: Option<confab_store::Backend>) -> AuthConfig {
+/// `cache_sessions`: whether this instance hears of every change to sessions and accounts
+/// (it is the only one, or Redis tells it what the others changed).
+fn auth_config(settings: &Settings, cache_sessions: bool) -> AuthConfig {
     let auth = &settings.auth;
     AuthConfig {
         issuer: auth.issuer.clone(),
@@ -369,9 +402,7 @@ fn auth_config(settings: &Settings, backend: Option<confab_store::Backend>) -> A
         login_failures_per_ip: auth.login_failures_per_ip,
         login_failure_window: Duration::from_secs(auth.login_failure_window_secs),
         site_name: "Confab".to_owned(),
-        // SQLite means one instance, which sees every write: sessions can be cached in process.
-        // Instances sharing PostgreSQL check the database on every request instead.
-        cache_sessions: backend == Some(confab_store::Backend::Sqlite),
+        cache_sessions,
     }
 }
 

@@ -24,6 +24,10 @@ pub struct AppState {
     pub sse_keepalive: std::time::Duration,
     /// Failed card-code redemptions per user and per address (guessing is answered with 429).
     pub redemption_failures: Arc<dyn FailureLimiter>,
+    /// Announces model and provider-key changes to the other instances.
+    pub provider_changes: Arc<dyn confab_core::ChangeFeed>,
+    /// The Redis the instances share (`None`: a single instance), for readiness.
+    pub cluster: Option<Arc<confab_cluster::Cluster>>,
 }
 
 impl AppState {
@@ -33,5 +37,15 @@ impl AppState {
 
     pub fn catalog(&self) -> &Catalog {
         &self.relay.catalog
+    }
+
+    /// After an admin changed models or provider keys: this instance reloads its catalog and
+    /// key pool at once (both, so a model it lists has the keys committed before it), and the
+    /// others hear of it.
+    pub async fn reload_providers(&self) -> Result<(), crate::error::ApiError> {
+        self.relay.catalog.reload(&self.db).await?;
+        self.relay.pool.reload(&self.db).await?;
+        self.provider_changes.announce().await;
+        Ok(())
     }
 }

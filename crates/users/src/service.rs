@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
-use confab_core::{ChangeFeed, Clock, Generation, LocalChanges};
+use confab_core::{ChangeFeed, ChangeWatch, Clock, Generation, LocalChanges};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -71,8 +71,8 @@ pub struct Accounts {
     pub(crate) site_cache: SiteCache,
     /// Bumped after an account's role or status changes, for caches of what keys' owners are.
     pub(crate) owners_changed: Generation,
-    /// Tells the other instances (if any) what this one changed.
-    pub(crate) changes: Arc<dyn ChangeFeed>,
+    /// Tells the other instances (if any) what this one changed, and hears what they did.
+    pub(crate) changes: ChangeWatch,
 }
 
 impl Accounts {
@@ -91,7 +91,7 @@ impl Accounts {
             sessions_cache: AuthCache::new(config.cache_sessions),
             site_cache: SiteCache::new(config.cache_sessions),
             owners_changed: Generation::default(),
-            changes: Arc::new(LocalChanges),
+            changes: ChangeWatch::new(Arc::new(LocalChanges)),
             config,
             keys,
             code_key,
@@ -105,8 +105,22 @@ impl Accounts {
     /// password change, a disabled account or a new role answered here is seen by every
     /// instance's next request (set it before serving; see [`confab_core::changes`]).
     pub fn with_change_feed(mut self, changes: Arc<dyn ChangeFeed>) -> Self {
-        self.changes = changes;
+        self.changes = ChangeWatch::new(changes);
         self
+    }
+
+    /// Whether other instances write to the same database (caches are then kept only
+    /// because the change feed says when to forget them).
+    pub fn is_clustered(&self) -> bool {
+        self.changes.feed().is_shared()
+    }
+
+    /// Before a cache is read: forgets what this instance cached if another instance has
+    /// announced a change since the last look (or the feed cannot be read).
+    pub(crate) async fn sync_cached(&self) {
+        if self.changes.sync(|| self.forget_cached()).await {
+            tracing::debug!("another instance changed accounts or settings: caches forgotten");
+        }
     }
 
     /// Forgets every cached session, account and site setting: after a change here, or when
@@ -121,7 +135,7 @@ impl Accounts {
     /// them here and tells the other instances before the change is answered.
     pub(crate) async fn changed(&self) {
         self.forget_cached();
-        self.changes.announce().await;
+        self.changes.feed().announce().await;
     }
 
     /// Moves after every committed change of an account's role or status (see

@@ -185,6 +185,7 @@ impl Accounts {
         token: &str,
     ) -> Result<Principal, UsersError> {
         let claims = self.keys.verify(token)?;
+        self.sync_cached().await;
         let cached = match self.sessions_cache.get(claims.sid) {
             Some(cached) => cached,
             None => {

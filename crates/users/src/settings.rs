@@ -230,6 +230,7 @@ impl Accounts {
         if !cache.enabled {
             return load(db).await;
         }
+        self.sync_cached().await;
         let generation = cache.changed.current();
         {
             let value = cache.value.read().unwrap_or_else(|p| p.into_inner());

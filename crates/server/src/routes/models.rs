@@ -47,11 +47,6 @@ pub async fn public(
     Ok(web::Json(PublicModelList { items }))
 }
 
-async fn reload(state: &AppState) -> Result<(), ApiError> {
-    state.catalog().reload(&state.db).await?;
-    Ok(())
-}
-
 /// Every catalog entry, enabled or not.
 #[utoipa::path(get, path = "/api/v1/admin/models", operation_id = "adminListModels", tag = "providers", security(("bearer" = [])),
     responses((status = 200, description = "The catalog", body = ModelList),
@@ -77,7 +72,7 @@ pub async fn create(
     body: Json<NewModel>,
 ) -> Result<HttpResponse, ApiError> {
     let model = catalog::create(&state.db, body.into_inner(), Utc::now()).await?;
-    reload(&state).await?;
+    state.reload_providers().await?;
     Ok(HttpResponse::Created().json(model))
 }
 
@@ -108,7 +103,7 @@ pub async fn update(
     body: Json<ModelPatch>,
 ) -> Result<web::Json<ModelView>, ApiError> {
     let model = catalog::update(&state.db, id.into_inner(), body.into_inner(), Utc::now()).await?;
-    reload(&state).await?;
+    state.reload_providers().await?;
     Ok(web::Json(model))
 }
 
@@ -123,6 +118,6 @@ pub async fn delete(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     catalog::delete(&state.db, id.into_inner()).await?;
-    reload(&state).await?;
+    state.reload_providers().await?;
     Ok(HttpResponse::NoContent().finish())
 }

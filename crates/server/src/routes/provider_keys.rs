@@ -1,4 +1,5 @@
-//! Admin: the provider key pool. Every change reloads this instance's pool at once.
+//! Admin: the provider key pool. Every change reloads this instance's pool at once, and the
+//! other instances' within a second (they hear of it through Redis).
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
@@ -32,11 +33,6 @@ page_schema!(ProviderKeyPage, ProviderKeyView);
 fn view(state: &AppState, row: confab_store::entity::provider_key::Model) -> ProviderKeyView {
     let cooling = state.pool().cooling_until(row.id);
     ProviderKeyView::from_model(row, cooling)
-}
-
-async fn reload(state: &AppState) -> Result<(), ApiError> {
-    state.pool().reload(&state.db).await?;
-    Ok(())
 }
 
 /// List provider keys, highest priority first.
@@ -76,7 +72,7 @@ pub async fn create(
         Utc::now(),
     )
     .await?;
-    reload(&state).await?;
+    state.reload_providers().await?;
     Ok(HttpResponse::Created().json(view(&state, row)))
 }
 
@@ -115,7 +111,7 @@ pub async fn update(
         Utc::now(),
     )
     .await?;
-    reload(&state).await?;
+    state.reload_providers().await?;
     Ok(web::Json(view(&state, row)))
 }
 
@@ -130,7 +126,7 @@ pub async fn delete(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     provider_keys::delete(&state.db, id.into_inner()).await?;
-    reload(&state).await?;
+    state.reload_providers().await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
