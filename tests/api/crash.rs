@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
 
 use crate::chats::{add_model, messages, new_chat, openai_key, send};
 use crate::fake_upstream::{Behavior, FakeUpstream};
@@ -18,7 +18,18 @@ use crate::smtp_sink::SmtpSink;
 
 /// Starts `confab-test-server` on a free port over `data_dir` and `database_url`.
 async fn start(data_dir: &Path, database_url: &str) -> (Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_confab-test-server"))
+    let (child, port, _logs) = start_with(data_dir, database_url, &[]).await;
+    (child, port)
+}
+
+/// As [`start`], with more settings (`CONFAB__…` variables), answering its log lines too.
+pub(crate) async fn start_with(
+    data_dir: &Path,
+    database_url: &str,
+    settings: &[(&str, &str)],
+) -> (Child, u16, Lines<BufReader<ChildStdout>>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_confab-test-server"));
+    command
         .env("CONFAB__SERVER__PORT", "0")
         .env("CONFAB__SERVER__WORKERS", "2")
         .env("CONFAB__DATA__DIR", data_dir)
@@ -27,6 +38,11 @@ async fn start(data_dir: &Path, database_url: &str) -> (Child, u16) {
         .env("CONFAB__CREDITS__HOLD_TTL_SECS", "2")
         .env("CONFAB__CREDITS__SWEEP_SECS", "1")
         .env("CONFAB__LOG__LEVEL", "warn")
+        .env_remove("RUST_LOG");
+    for (name, value) in settings {
+        command.env(name, value);
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -44,7 +60,16 @@ async fn start(data_dir: &Path, database_url: &str) -> (Child, u16) {
     })
     .await
     .expect("the test server listens within a minute");
-    (child, port)
+    (child, port, lines)
+}
+
+/// A fresh data directory for a server of its own.
+pub(crate) fn data_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir()
+        .join("confab-tests")
+        .join(uuid::Uuid::new_v4().simple().to_string());
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 async fn credits(app: &TestApp, token: &str) -> Value {
@@ -57,10 +82,7 @@ async fn credits(app: &TestApp, token: &str) -> Value {
 
 #[tokio::test]
 async fn a_killed_server_leaves_a_hold_that_expires_uncharged() {
-    let data_dir = std::env::temp_dir()
-        .join("confab-tests")
-        .join(uuid::Uuid::new_v4().simple().to_string());
-    std::fs::create_dir_all(&data_dir).unwrap();
+    let data_dir = data_dir();
     let database_url = fresh_database().await;
     let (mut server, port) = start(&data_dir, &database_url).await;
     let mut app = TestApp::at(format!("http://127.0.0.1:{port}"), SmtpSink::start().await);

@@ -1,5 +1,6 @@
-//! The real server as a child process, for tests that kill it (tests/api/crash.rs). Settings
-//! come from the environment as for `confab`; it prints `port=N` once it listens.
+//! The real server as a child process, for tests that kill it (tests/api/crash.rs) or read its logs (tests/api/logs.rs). Settings
+//! come from the environment as for `confab`; it prints `port=N` once it listens, and logs to
+//! stdout as `confab` does.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -15,6 +16,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Logs go to stdout, after the port line (tests/api/logs.rs reads them).
+    confab_server::telemetry::init(&settings.log);
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(error) => {

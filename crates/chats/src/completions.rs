@@ -8,6 +8,7 @@ use confab_core::{Code, ErrorCode};
 use confab_providers::{ChatEvent, ChatRequest, Completion, Usage};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::catalog::{Modality, ModelView};
 use crate::error::upstream_message;
@@ -308,63 +309,67 @@ pub async fn stream(
         }
     };
     let (sender, receiver) = mpsc::channel(16);
+    // The task keeps the request's span, so its log lines carry the request id.
     let include_usage = chat.include_usage;
-    tokio::spawn(async move {
-        let relayed = relay
-            .pump(
-                started,
-                &sender,
-                started_at,
-                || tokens::count_messages(&chat.request.messages),
-                |event| match event {
-                    ChatEvent::Delta {
-                        content,
-                        tool_calls,
-                    } => Some(CompletionEvent::Delta {
-                        content,
-                        tool_calls,
-                    }),
-                    ChatEvent::Finish { reason } => Some(CompletionEvent::Finish { reason }),
-                    // Metered either way; shown only to clients that asked for it.
-                    ChatEvent::Usage(usage) => {
-                        include_usage.then_some(CompletionEvent::Usage(usage))
-                    }
+    tokio::spawn(
+        async move {
+            let relayed = relay
+                .pump(
+                    started,
+                    &sender,
+                    started_at,
+                    || tokens::count_messages(&chat.request.messages),
+                    |event| match event {
+                        ChatEvent::Delta {
+                            content,
+                            tool_calls,
+                        } => Some(CompletionEvent::Delta {
+                            content,
+                            tool_calls,
+                        }),
+                        ChatEvent::Finish { reason } => Some(CompletionEvent::Finish { reason }),
+                        // Metered either way; shown only to clients that asked for it.
+                        ChatEvent::Usage(usage) => {
+                            include_usage.then_some(CompletionEvent::Usage(usage))
+                        }
+                    },
+                )
+                .await;
+            let (status, error_code) = match &relayed.failure {
+                Some(error) => {
+                    let _ = sender
+                        .send(CompletionEvent::Error {
+                            code: error.code(),
+                            message: upstream_message(error),
+                        })
+                        .await;
+                    ("failed", Some(error.code()))
+                }
+                None if relayed.interrupted => ("interrupted", None),
+                None => ("complete", None),
+            };
+            // The client has everything: end its stream now rather than after the charge is
+            // written (the charge does not appear in OpenAI's stream).
+            drop(sender);
+            record(
+                &relay,
+                billing,
+                Record {
+                    caller: &caller,
+                    endpoint: ENDPOINT,
+                    model: &chat.model,
+                    key_id: Some(relayed.key_id),
+                    usage: relayed.usage,
+                    images: 0,
+                    ttft_ms: relayed.ttft_ms,
+                    latency_ms: elapsed_ms(started_at),
+                    status,
+                    error_code,
                 },
             )
             .await;
-        let (status, error_code) = match &relayed.failure {
-            Some(error) => {
-                let _ = sender
-                    .send(CompletionEvent::Error {
-                        code: error.code(),
-                        message: upstream_message(error),
-                    })
-                    .await;
-                ("failed", Some(error.code()))
-            }
-            None if relayed.interrupted => ("interrupted", None),
-            None => ("complete", None),
-        };
-        // The client has everything: end its stream now rather than after the charge is
-        // written (the charge does not appear in OpenAI's stream).
-        drop(sender);
-        record(
-            &relay,
-            billing,
-            Record {
-                caller: &caller,
-                endpoint: ENDPOINT,
-                model: &chat.model,
-                key_id: Some(relayed.key_id),
-                usage: relayed.usage,
-                images: 0,
-                ttft_ms: relayed.ttft_ms,
-                latency_ms: elapsed_ms(started_at),
-                status,
-                error_code,
-            },
-        )
-        .await;
-    });
+        }
+        .instrument(tracing::Span::current()),
+    );
     Ok(receiver)
 }

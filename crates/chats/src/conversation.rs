@@ -18,6 +18,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::ChatsError;
 use crate::catalog::Modality;
@@ -273,6 +274,7 @@ pub async fn send_message(
     };
 
     let (sender, receiver) = mpsc::channel(16);
+    // The task keeps the request's span, so its log lines carry the request id.
     tokio::spawn(async move {
         let assistant_message_id = answer.id;
         // A client gone already is noticed by the pump, which still records the answer.
@@ -328,7 +330,8 @@ pub async fn send_message(
                     .await;
             }
         }
-    });
+    }
+    .instrument(tracing::Span::current()));
     Ok(receiver)
 }
 

@@ -15,4 +15,4 @@ pub mod usage;
 
 pub use error::CreditsError;
 pub use pricing::Prices;
-pub use usage::{NewUsage, UsageWriter};
+pub use usage::{NewUsage, UsageObserver, UsageWriter};

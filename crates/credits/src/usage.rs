@@ -44,10 +44,17 @@ enum Command {
     Flush(oneshot::Sender<()>),
 }
 
+/// Sees every usage record as it is queued (metrics, for one), before it is written.
+pub trait UsageObserver: Send + Sync + 'static {
+    /// Called once per record, on the request's task: keep it quick.
+    fn observe(&self, usage: &NewUsage);
+}
+
 /// Sends records to the background writer.
 #[derive(Clone)]
 pub struct UsageWriter {
     sender: mpsc::Sender<Command>,
+    observer: Option<std::sync::Arc<dyn UsageObserver>>,
 }
 
 const BATCH: usize = 512;
@@ -57,11 +64,36 @@ impl UsageWriter {
     pub fn start(db: Db, interval: Duration) -> Self {
         let (sender, receiver) = mpsc::channel(16 * BATCH);
         tokio::spawn(run(db, receiver, interval));
-        Self { sender }
+        Self {
+            sender,
+            observer: None,
+        }
+    }
+
+    /// Shows every record to `observer` as it is queued.
+    pub fn observed_by(mut self, observer: std::sync::Arc<dyn UsageObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Queues a record. When the queue is full the caller waits: records are never dropped.
     pub async fn record(&self, usage: NewUsage) {
+        tracing::info!(
+            endpoint = usage.endpoint,
+            model = %usage.model,
+            provider_key_id = usage.provider_key_id,
+            status = usage.status,
+            error_code = usage.error_code.as_deref(),
+            ttft_ms = usage.ttft_ms,
+            latency_ms = usage.latency_ms,
+            prompt_tokens = usage.prompt_tokens,
+            completion_tokens = usage.completion_tokens,
+            cost = usage.cost,
+            "relayed"
+        );
+        if let Some(observer) = &self.observer {
+            observer.observe(&usage);
+        }
         if self
             .sender
             .send(Command::Record(Box::new(usage)))

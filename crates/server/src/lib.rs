@@ -6,6 +6,7 @@ pub mod config;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod multipart;
 pub mod openapi;
 pub mod request_id;

@@ -22,6 +22,7 @@ mod event_streams;
     paths(
         routes::health::healthz,
         routes::health::readyz,
+        routes::metrics::metrics,
         routes::setup::setup,
         routes::settings::public,
         routes::auth::register,

@@ -7,8 +7,10 @@ use std::time::Duration;
 use actix_web::HttpResponse;
 use actix_web::http::header;
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
 
 /// Maps each received item to one frame; `last` is written after the channel closes.
 /// While nothing arrives for `keepalive`, a comment line (`: ping`, ignored by SSE clients)
@@ -42,9 +44,15 @@ pub fn stream<T: Send + 'static>(
     )
 }
 
+/// The streamed answer; counted in `metrics` as open until its body is dropped.
 pub fn response(
     body: impl Stream<Item = Result<Bytes, std::convert::Infallible>> + 'static,
+    metrics: &Metrics,
 ) -> HttpResponse {
+    let open = metrics.stream_opened();
+    let body = body.inspect(move |_| {
+        let _counted = &open;
+    });
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))

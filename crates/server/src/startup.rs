@@ -28,6 +28,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::cluster::Sharing;
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::{error, openapi, request_id, routes, secrets};
 
@@ -109,7 +110,20 @@ impl Application {
         // Keys' daily counters stay in their rows when other instances count them too.
         let api_keys = Arc::new(ApiKeys::new(single_instance, accounts.owner_changes()));
         api_keys.spawn_flusher(db.clone(), Duration::from_secs(1));
-        let relay = Arc::new(relay(&settings, &db, &data_dir, &url, &sharing).await?);
+        let metrics = Arc::new(Metrics::new());
+        let relay = Arc::new(
+            relay(
+                &settings,
+                &db,
+                &data_dir,
+                &url,
+                Shared {
+                    sharing: &sharing,
+                    metrics: &metrics,
+                },
+            )
+            .await?,
+        );
         let payments = Arc::new(Payments::new(
             relay.pool.secret_box().clone(),
             &PaymentsConfig {
@@ -162,6 +176,9 @@ impl Application {
             sse_keepalive: Duration::from_millis(settings.server.sse_keepalive_ms),
             redemption_failures: sharing.redemption_failures.clone(),
             provider_changes: sharing.provider_changes.clone(),
+            metrics,
+            metrics_token: Some(settings.metrics.token.clone())
+                .filter(|token| !token.expose_secret().is_empty()),
             cluster: sharing.cluster.clone(),
         });
         let body_limit = settings.server.body_limit_bytes;
@@ -182,6 +199,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(web::QueryConfig::default().error_handler(error::extract::query))
                 .app_data(web::PathConfig::default().error_handler(error::extract::path))
+                .wrap(from_fn(crate::metrics::middleware))
                 .wrap(from_fn(crate::security_headers::middleware))
                 .wrap(from_fn(request_id::middleware))
                 .wrap(crate::cors::middleware(&cors_origins))
@@ -241,6 +259,12 @@ impl Application {
     }
 }
 
+/// What the relay shares with the rest of the instance and with other instances.
+struct Shared<'a> {
+    sharing: &'a Sharing,
+    metrics: &'a Arc<Metrics>,
+}
+
 /// The completion pipeline: master key, provider adapters, the key pool (with the config
 /// file's keys synced in), the catalog and the usage writer.
 async fn relay(
@@ -248,8 +272,9 @@ async fn relay(
     db: &Db,
     data_dir: &std::path::Path,
     url: &str,
-    sharing: &Sharing,
+    shared: Shared<'_>,
 ) -> Result<Relay, StartupError> {
+    let sharing = shared.sharing;
     let master_key = match settings.secrets.master_key.expose_secret() {
         "" => secrets::load_or_create(data_dir, "master_key").map_err(StartupError::Secret)?,
         configured => configured.to_owned(),
@@ -287,7 +312,8 @@ async fn relay(
         providers,
         pool,
         catalog,
-        usage: UsageWriter::start(db.clone(), Duration::from_millis(20)),
+        usage: UsageWriter::start(db.clone(), Duration::from_millis(20))
+            .observed_by(shared.metrics.clone()),
         meter,
         max_attempts: p.max_attempts,
     })

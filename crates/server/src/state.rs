@@ -26,6 +26,10 @@ pub struct AppState {
     pub redemption_failures: Arc<dyn FailureLimiter>,
     /// Announces model and provider-key changes to the other instances.
     pub provider_changes: Arc<dyn confab_core::ChangeFeed>,
+    /// What `/metrics` answers.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// `metrics.token`; `None`: `/metrics` is open.
+    pub metrics_token: Option<secrecy::SecretString>,
     /// The Redis the instances share (`None`: a single instance), for readiness.
     pub cluster: Option<Arc<confab_cluster::Cluster>>,
 }

@@ -22,6 +22,15 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::WriteGate;
 
+/// What a connection pool holds at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Connections open.
+    pub open: u32,
+    /// Of those, the ones no query holds.
+    pub idle: u32,
+}
+
 /// The connection pool and the write gate it shares with every other writer of the process.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -38,6 +47,25 @@ impl Db {
     /// need no gate.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.connection
+    }
+
+    /// Connections the pool holds now, and how many of them are idle (for metrics).
+    pub fn pool_use(&self) -> PoolUse {
+        use sea_orm::DatabaseBackend;
+        let (open, idle) = match self.connection.get_database_backend() {
+            DatabaseBackend::Postgres => {
+                let pool = self.connection.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => {
+                let pool = self.connection.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        };
+        PoolUse {
+            open,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+        }
     }
 
     /// The gate writers outside the pool (SQLite's metering connection) take too.

@@ -8,7 +8,7 @@ mod page;
 mod write_gate;
 
 pub use connect::{Backend, WAL_AUTOCHECKPOINT_PAGES, connect, sqlite_file_of, sqlite_url_for};
-pub use db::{Db, DbTransaction};
+pub use db::{Db, DbTransaction, PoolUse};
 pub use page::fetch_page;
 pub use sea_orm;
 pub use write_gate::WriteGate;

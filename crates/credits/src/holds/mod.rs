@@ -15,6 +15,15 @@ use sea_orm::{
 };
 
 use crate::CreditsError;
+
+/// Credits reserved by requests in flight.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outstanding {
+    /// Holds open.
+    pub holds: i64,
+    /// Credits they reserve together.
+    pub credits: i64,
+}
 use crate::ledger::{EntryKind, NewEntry, insert_entry};
 
 mod fast;
@@ -332,6 +341,31 @@ impl Meter {
             }
         });
         cost
+    }
+
+    /// Holds not yet settled or released: how many, and the credits they reserve.
+    pub async fn outstanding(&self) -> Result<Outstanding, CreditsError> {
+        use sea_orm::FromQueryResult;
+        #[derive(FromQueryResult)]
+        struct Row {
+            holds: i64,
+            credits: Option<i64>,
+        }
+        let row = credit_hold::Entity::find()
+            .select_only()
+            .column_as(credit_hold::Column::Id.count(), "holds")
+            .column_as(
+                credit_hold::Column::Amount.sum().cast_as("BIGINT"),
+                "credits",
+            )
+            .filter(credit_hold::Column::Status.eq("held"))
+            .into_model::<Row>()
+            .one(&self.db)
+            .await?;
+        Ok(row.map_or(Outstanding::default(), |row| Outstanding {
+            holds: row.holds,
+            credits: row.credits.unwrap_or(0),
+        }))
     }
 
     /// Releases holds whose request should long be over (its server died): they charge

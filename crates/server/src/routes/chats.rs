@@ -260,12 +260,10 @@ pub async fn send(
     )
     .await?;
     if streamed {
-        return Ok(sse::response(sse::stream(
-            receiver,
-            frame,
-            None,
-            state.sse_keepalive,
-        )));
+        return Ok(sse::response(
+            sse::stream(receiver, frame, None, state.sse_keepalive),
+            &state.metrics,
+        ));
     }
     let mut question = None;
     while let Some(event) = receiver.recv().await {

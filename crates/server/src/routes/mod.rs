@@ -11,6 +11,7 @@ pub mod credits;
 pub mod health;
 pub mod images;
 pub mod me;
+pub mod metrics;
 pub mod models;
 pub mod openai;
 pub mod openai_types;
@@ -112,6 +113,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").get(health::healthz))
         .service(web::redirect("/docs", "/docs/"))
         .service(resource("/readyz").get(health::readyz))
+        .service(resource("/metrics").get(metrics::metrics))
         .service(
             web::scope("/v1")
                 .service(v1("/chat/completions").post(openai::chat_completions))

@@ -177,7 +177,7 @@ pub async fn chat_completions(
         futures_util::stream::once(async move { Ok(opening) }),
         frames,
     );
-    Ok(sse::response(body))
+    Ok(sse::response(body, &state.metrics))
 }
 
 /// Lists the models, in OpenAI's shape.
