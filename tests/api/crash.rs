@@ -13,7 +13,7 @@ use tokio::process::{Child, ChildStdout, Command};
 
 use crate::chats::{add_model, messages, new_chat, openai_key, send};
 use crate::fake_upstream::{Behavior, FakeUpstream};
-use crate::helpers::{JWT_SECRET, TestApp, expect_status, fresh_database};
+use crate::helpers::{JWT_SECRET, TestApp, expect_error, expect_status, fresh_database};
 use crate::smtp_sink::SmtpSink;
 
 /// Starts `confab-test-server` on a free port over `data_dir` and `database_url`.
@@ -147,4 +147,108 @@ async fn a_killed_server_leaves_a_hold_that_expires_uncharged() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, "interrupted");
+}
+
+/// Sums a user's ledger (its first page holds everything these tests write).
+async fn ledger_sum(app: &TestApp, token: &str) -> i64 {
+    let ledger = expect_status(
+        app.get("/api/v1/credits/ledger", Some(token)).await,
+        StatusCode::OK,
+    )
+    .await;
+    ledger["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["amount"].as_i64().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn sigterm_refuses_new_requests_ends_open_streams_and_leaves_nothing_held() {
+    let data_dir = data_dir();
+    let database_url = fresh_database().await;
+    let grace = [("CONFAB__SERVER__SHUTDOWN_TIMEOUT_SECS", "2")];
+    let (mut server, port, _logs) = start_with(&data_dir, &database_url, &grace).await;
+    let mut app = TestApp::at(format!("http://127.0.0.1:{port}"), SmtpSink::start().await);
+    let admin = app.setup_admin().await;
+    add_model(
+        &app,
+        &admin,
+        json!({"name": "gpt-4o-mini", "modality": "chat", "price_per_1k_prompt_tokens": 1000,
+               "price_per_1k_completion_tokens": 1000, "max_output_tokens": 100}),
+    )
+    .await;
+    let fake = FakeUpstream::start().await;
+    openai_key(&app, &admin, "main", &fake, 0).await;
+    let user = app.funded_user(&admin, "drained", 1000).await;
+    let chat = new_chat(&app, &user).await;
+    fake.behave(Behavior::HangAfterChunks(2));
+    let mut stream = send(&app, &user, chat, json!({"content": "a long story"})).await;
+    let mut seen = String::new();
+    while !seen.contains("event: delta") {
+        seen.push_str(&String::from_utf8_lossy(
+            &stream.chunk().await.unwrap().unwrap(),
+        ));
+    }
+
+    let pid = server.id().expect("the server runs").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // New requests are refused at once (a moment for the signal to arrive), liveness is not.
+    let mut refused = None;
+    for _ in 0..100 {
+        let response = app.get("/api/v1/me", Some(&user.access)).await;
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            refused = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = refused.expect("never refused after SIGTERM");
+    assert_eq!(refused.headers()["connection"], "close");
+    expect_error(
+        refused,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    expect_error(
+        app.get("/readyz", None).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    expect_status(app.get("/healthz", None).await, StatusCode::OK).await;
+
+    // The stream the provider never finishes is ended after the grace period, and the
+    // process exits by itself.
+    let rest = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(chunk) = stream.chunk().await.unwrap_or(None) {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(rest.is_ok(), "the stream outlived the grace period: {seen}");
+    let exited = tokio::time::timeout(Duration::from_secs(15), server.wait())
+        .await
+        .expect("the server exits after draining")
+        .unwrap();
+    assert!(exited.success(), "{exited:?}");
+
+    // Restarted: nothing held, the streamed part charged, the answer kept as interrupted.
+    let (_server, port, _logs) = start_with(&data_dir, &database_url, &[]).await;
+    app.move_to(format!("http://127.0.0.1:{port}"));
+    let now = credits(&app, &user.access).await;
+    assert_eq!(now["held"], 0, "{now}");
+    let balance = now["balance"].as_i64().unwrap();
+    assert!((1..1000).contains(&balance), "charged what streamed: {now}");
+    assert_eq!(ledger_sum(&app, &user.access).await, balance);
+    let stored = messages(&app, &user, chat).await;
+    let answer = stored.last().unwrap();
+    assert_eq!(answer["status"], "interrupted", "{answer}");
+    assert!(!answer["content"].as_str().unwrap().is_empty());
 }

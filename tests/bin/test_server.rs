@@ -25,6 +25,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    app.drain_on_signals();
     println!("port={}", app.port());
     let _ = std::io::stdout().flush();
     match app.run_until_stopped().await {

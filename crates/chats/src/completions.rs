@@ -309,12 +309,15 @@ pub async fn stream(
         }
     };
     let (sender, receiver) = mpsc::channel(16);
-    // The task keeps the request's span, so its log lines carry the request id.
     let include_usage = chat.include_usage;
+    // The task keeps the request's span, so its log lines carry the request id.
     tokio::spawn(
         async move {
+            // Counted from here until the usage is recorded and settled.
+            let mut relaying = relay.streams.start();
             let relayed = relay
                 .pump(
+                    &mut relaying,
                     started,
                     &sender,
                     started_at,

@@ -276,6 +276,8 @@ pub async fn send_message(
     let (sender, receiver) = mpsc::channel(16);
     // The task keeps the request's span, so its log lines carry the request id.
     tokio::spawn(async move {
+        // Counted from here until the answer is stored and settled.
+        let mut relaying = relay.streams.start();
         let assistant_message_id = answer.id;
         // A client gone already is noticed by the pump, which still records the answer.
         let _ = sender
@@ -286,6 +288,7 @@ pub async fn send_message(
             .await;
         let relayed = relay
             .pump(
+                &mut relaying,
                 started,
                 &sender,
                 started_at,

@@ -11,6 +11,7 @@ pub mod files;
 pub mod images;
 mod metering;
 pub mod relay;
+pub mod streams;
 pub mod tokens;
 
 pub use error::{ChatsError, upstream_message};

@@ -20,6 +20,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use crate::catalog::{Catalog, Modality, ModelView};
+use crate::streams::Relaying;
 use crate::{ChatsError, tokens};
 
 /// Everything a completion needs, shared by all requests.
@@ -33,6 +34,8 @@ pub struct Relay {
     pub meter: Meter,
     /// How many keys one request may try before giving up.
     pub max_attempts: usize,
+    /// The streams being relayed (a shutdown waits for them, then stops them).
+    pub streams: crate::streams::Streams,
 }
 
 /// An upstream stream that has produced its first event (or ended cleanly at once).
@@ -188,10 +191,13 @@ impl Relay {
     }
 
     /// Relays a started stream's events to `sender` (`forward` picks and shapes them) until
-    /// the provider finishes, fails, or the receiver goes away, then reports the key's health.
+    /// the provider finishes, fails, the receiver goes away or the instance stops its streams
+    /// (`relaying`, taken by the task for as long as it records and settles), then reports the
+    /// key's health.
     /// Dropping the upstream stream closes its connection, so the provider stops generating.
     pub async fn pump<T>(
         &self,
+        relaying: &mut Relaying<'_>,
         started: Started,
         sender: &mpsc::Sender<T>,
         started_at: Instant,
@@ -215,6 +221,7 @@ impl Relay {
                 None => tokio::select! {
                     event = stream.next() => event,
                     () = sender.closed() => { interrupted = true; break; }
+                    () = relaying.stopped() => { interrupted = true; break; }
                 },
             };
             let event = match event {

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod cors;
+pub mod drain;
 pub mod error;
 pub mod extract;
 pub mod metrics;

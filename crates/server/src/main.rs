@@ -44,6 +44,7 @@ async fn serve() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    app.drain_on_signals();
     match app.run_until_stopped().await {
         Ok(()) => {
             tracing::info!("confab stopped");

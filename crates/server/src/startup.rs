@@ -28,6 +28,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::cluster::Sharing;
 use crate::config::Settings;
+use crate::drain::{Drain, Shutdown};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::{error, openapi, request_id, routes, secrets};
@@ -71,6 +72,9 @@ pub struct Application {
     port: u16,
     db: Db,
     api_keys: Arc<ApiKeys>,
+    relay: Arc<Relay>,
+    drain: Arc<Drain>,
+    grace: Duration,
 }
 
 impl Application {
@@ -163,11 +167,12 @@ impl Application {
                 path: data_dir.join("files").display().to_string(),
                 source,
             })?;
+        let drain = Arc::new(Drain::default());
         let state = web::Data::new(AppState {
             db: db.clone(),
             accounts,
             api_keys: api_keys.clone(),
-            relay,
+            relay: relay.clone(),
             payments,
             files,
             public_url: Some(settings.server.public_url.trim_end_matches('/').to_owned())
@@ -176,6 +181,7 @@ impl Application {
             sse_keepalive: Duration::from_millis(settings.server.sse_keepalive_ms),
             redemption_failures: sharing.redemption_failures.clone(),
             provider_changes: sharing.provider_changes.clone(),
+            drain: drain.clone(),
             metrics,
             metrics_token: Some(settings.metrics.token.clone())
                 .filter(|token| !token.expose_secret().is_empty()),
@@ -199,6 +205,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(web::QueryConfig::default().error_handler(error::extract::query))
                 .app_data(web::PathConfig::default().error_handler(error::extract::path))
+                .wrap(from_fn(crate::drain::middleware))
                 .wrap(from_fn(crate::metrics::middleware))
                 .wrap(from_fn(crate::security_headers::middleware))
                 .wrap(from_fn(request_id::middleware))
@@ -208,6 +215,8 @@ impl Application {
                 .default_service(web::to(error::not_found))
         })
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        // Signals are handled by [`Application::drain_on_signals`], which drains first.
+        .disable_signals()
         // Nagle's algorithm would hold small SSE frames back for up to 40 ms.
         .tcp_nodelay(true)
         .listen(listener)
@@ -222,6 +231,9 @@ impl Application {
             port,
             db,
             api_keys,
+            relay,
+            drain,
+            grace: Duration::from_secs(settings.server.shutdown_timeout_secs),
         };
         app.announce(&settings).await;
         Ok(app)
@@ -231,8 +243,24 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish (graceful shutdown).
-    /// Counters kept in memory are written last.
+    /// Drains and stops on SIGTERM or SIGINT (see [`crate::drain`]); without it the server
+    /// runs until the process ends.
+    pub fn drain_on_signals(&self) {
+        self.shutdown().on_signals();
+    }
+
+    /// What drains this application, to run on a signal or when a caller decides.
+    pub fn shutdown(&self) -> Shutdown {
+        Shutdown {
+            drain: self.drain.clone(),
+            relay: self.relay.clone(),
+            server: self.server.handle(),
+            grace: self.grace,
+        }
+    }
+
+    /// Serves until stopped (by [`Application::drain_on_signals`] or [`Shutdown::run`]),
+    /// then writes the counters kept in memory.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         if let Err(err) = self.api_keys.flush(&self.db).await {
@@ -316,6 +344,7 @@ async fn relay(
             .observed_by(shared.metrics.clone()),
         meter,
         max_attempts: p.max_attempts,
+        streams: Default::default(),
     })
 }
 

@@ -26,6 +26,8 @@ pub struct AppState {
     pub redemption_failures: Arc<dyn FailureLimiter>,
     /// Announces model and provider-key changes to the other instances.
     pub provider_changes: Arc<dyn confab_core::ChangeFeed>,
+    /// Set once the instance shuts down (new requests are refused).
+    pub drain: Arc<crate::drain::Drain>,
     /// What `/metrics` answers.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// `metrics.token`; `None`: `/metrics` is open.

@@ -37,7 +37,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The process can reach its database and, when instances share one, Redis (answered within
 /// two seconds either way). Without Redis a clustered instance keeps serving, but refuses
-/// logins and redemptions (their limits cannot be counted), so it is not ready.
+/// logins and redemptions (their limits cannot be counted), so it is not ready. An instance
+/// shutting down answers 503 here (and to every request but `/healthz`).
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "health", responses(
     (status = 200, description = "Ready", body = Health),
     (status = 503, description = "Database or Redis unreachable or not answering", body = ErrorBody)))]
