@@ -308,3 +308,60 @@ async fn without_redis_logins_and_redemptions_are_refused_and_the_rest_goes_on()
     )
     .await;
 }
+
+/// A provider key limited to 4 requests a minute serves exactly 4 of 8 sent at once, however
+/// many instances they are spread over; the rest are refused with the wait.
+pub(crate) async fn a_key_rpm_limit_holds_on(app: TestApp) {
+    let admin = app.setup_admin().await;
+    let fake = FakeUpstream::start().await;
+    crate::chats::add_key(
+        &app,
+        &admin,
+        json!({"name": "limited", "kind": "openai", "base_url": fake.url,
+               "api_key": "sk-limited-secret-0123456789", "models": ["gpt-4o-mini"], "rpm_limit": 4}),
+    )
+    .await;
+    add_model(
+        &app,
+        &admin,
+        json!({"name": "gpt-4o-mini", "modality": "chat", "price_per_request": 1}),
+    )
+    .await;
+    let user = app.funded_user(&admin, "hurried", 100).await;
+    app.until_every_instance_lists(&user, "gpt-4o-mini").await;
+    let answers = futures_util::future::join_all((0..8).map(|_| complete(&app, &user))).await;
+    let mut served = 0;
+    for response in answers {
+        if response.status() == StatusCode::OK {
+            served += 1;
+            continue;
+        }
+        let retry_after: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        expect_error(
+            response,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_provider_available",
+        )
+        .await;
+    }
+    assert_eq!(served, 4);
+    assert_eq!(fake.hits(), 4);
+}
+
+#[tokio::test]
+async fn a_key_rpm_limit_holds_on_one_instance() {
+    a_key_rpm_limit_holds_on(crate::helpers::spawn_app_with(chat_settings).await).await;
+}
+
+#[tokio::test]
+async fn a_key_rpm_limit_holds_across_two_instances() {
+    let Some(app) = spawn_pair_with(chat_settings).await else {
+        return;
+    };
+    a_key_rpm_limit_holds_on(app).await;
+}

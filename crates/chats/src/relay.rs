@@ -93,6 +93,7 @@ impl Relay {
     ) -> Result<(Lease, T), ChatsError> {
         let mut tried: Vec<i64> = Vec::new();
         let mut last_error: Option<ProviderError> = None;
+        let mut rpm_wait: Option<std::time::Duration> = None;
         while tried.len() < self.max_attempts {
             let lease = match self
                 .pool
@@ -102,6 +103,9 @@ impl Relay {
                 Err(no_key) => {
                     return Err(match (last_error, no_key) {
                         (Some(error), _) => ChatsError::Upstream(error),
+                        (None, _) if rpm_wait.is_some() => ChatsError::NoProvider {
+                            retry_after: rpm_wait.map(|wait| wait.as_secs().max(1)),
+                        },
                         (None, NoKey::NoneServes) => ChatsError::NoProvider { retry_after: None },
                         (None, NoKey::AllResting(wait)) => ChatsError::NoProvider {
                             retry_after: Some(wait.as_secs().max(1)),
@@ -109,6 +113,12 @@ impl Relay {
                     });
                 }
             };
+            if let Err(wait) = self.pool.admit(&lease).await {
+                // The other instances used this key's minute up: another key, or wait.
+                tried.push(lease.key_id);
+                rpm_wait = Some(rpm_wait.map_or(wait, |w| w.min(wait)));
+                continue;
+            }
             let provider = self.providers.for_kind(lease.target.kind);
             match operation(provider, &lease.target, request).await {
                 Ok(value) => return Ok((lease, value)),
@@ -126,7 +136,9 @@ impl Relay {
             }
         }
         Err(last_error.map_or(
-            ChatsError::NoProvider { retry_after: None },
+            ChatsError::NoProvider {
+                retry_after: rpm_wait.map(|wait| wait.as_secs().max(1)),
+            },
             ChatsError::Upstream,
         ))
     }

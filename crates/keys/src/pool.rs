@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use confab_core::{ChangeFeed, LocalChanges, LocalRests, SecretBox, SharedRests};
+use confab_core::{
+    ChangeFeed, FailureLimiter, LocalChanges, LocalRests, Refusal, SecretBox, SharedRests,
+};
 use confab_providers::{ProviderError, ProviderKind, Target};
 use confab_store::entity::provider_key;
 use rand::Rng;
@@ -62,6 +64,8 @@ struct Health {
 #[derive(Debug, Clone)]
 pub struct Lease {
     pub key_id: i64,
+    /// The key's requests-per-minute limit, for [`KeyPool::admit`].
+    pub rpm_limit: Option<u32>,
     pub target: Target,
 }
 
@@ -81,6 +85,19 @@ pub struct KeyPool {
     health: Mutex<HashMap<i64, Health>>,
     rests: Arc<dyn SharedRests>,
     changes: Arc<dyn ChangeFeed>,
+    /// Requests per key and minute counted with the other instances (`None`: this instance's
+    /// own count in [`Health`] is the whole count).
+    shared_rpm: Option<Arc<dyn FailureLimiter>>,
+}
+
+/// What a pool shares with the other instances of a deployment.
+pub struct PoolSharing {
+    /// Rests one instance decides, for all.
+    pub rests: Arc<dyn SharedRests>,
+    /// Announced when a key is disabled because its provider refused it.
+    pub changes: Arc<dyn ChangeFeed>,
+    /// Counts each key's requests per minute across instances.
+    pub rpm: Arc<dyn FailureLimiter>,
 }
 
 impl KeyPool {
@@ -92,15 +109,38 @@ impl KeyPool {
             health: Mutex::new(HashMap::new()),
             rests: Arc::new(LocalRests),
             changes: Arc::new(LocalChanges),
+            shared_rpm: None,
         }
     }
 
-    /// Shares rests with the other instances, and announces on `changes` when a key is
+    /// Shares rests and rpm counts with the other instances, and announces when a key is
     /// disabled because its provider refused it (the others then reload their pools).
-    pub fn shared(mut self, rests: Arc<dyn SharedRests>, changes: Arc<dyn ChangeFeed>) -> Self {
-        self.rests = rests;
-        self.changes = changes;
+    pub fn shared(mut self, sharing: PoolSharing) -> Self {
+        self.rests = sharing.rests;
+        self.changes = sharing.changes;
+        self.shared_rpm = Some(sharing.rpm);
         self
+    }
+
+    /// Counts the leased key's request in its minute across instances; `Err` with the wait
+    /// when the other instances used the minute up (pick another key). Without a shared count,
+    /// or when it cannot be read (a provider's rate limit guards neither money nor
+    /// credentials), [`KeyPool::pick`]'s own count decides.
+    pub async fn admit(&self, lease: &Lease) -> Result<(), Duration> {
+        let (Some(shared), Some(limit)) = (&self.shared_rpm, lease.rpm_limit) else {
+            return Ok(());
+        };
+        let counted = shared
+            .attempt(
+                &format!("provider-key-rpm:{}", lease.key_id),
+                limit,
+                Duration::from_secs(60),
+            )
+            .await;
+        match counted {
+            Ok(()) | Err(Refusal::Unavailable) => Ok(()),
+            Err(Refusal::Full { retry_after_secs }) => Err(Duration::from_secs(retry_after_secs)),
+        }
     }
 
     /// Rests the keys other instances found failing, as long as they rest there.
@@ -258,6 +298,7 @@ impl KeyPool {
         };
         Ok(Lease {
             key_id: chosen.id,
+            rpm_limit: chosen.rpm_limit,
             target: Target {
                 kind: chosen.kind,
                 base_url: chosen.base_url.clone(),

@@ -29,6 +29,8 @@ pub struct Sharing {
     pub provider_changes: Arc<dyn ChangeFeed>,
     /// Provider keys resting after failures.
     pub key_rests: Arc<dyn SharedRests>,
+    /// Provider keys' requests per minute, counted by all instances (`None`: by each alone).
+    pub provider_rpm: Option<Arc<dyn FailureLimiter>>,
 }
 
 impl Sharing {
@@ -44,6 +46,7 @@ impl Sharing {
                 changes: Arc::new(LocalChanges),
                 provider_changes: Arc::new(LocalChanges),
                 key_rests: Arc::new(LocalRests),
+                provider_rpm: None,
             });
         }
         let cluster = Cluster::new(&ClusterSettings {
@@ -58,6 +61,7 @@ impl Sharing {
             changes: RedisChanges::start(cluster.clone(), "accounts"),
             provider_changes: RedisChanges::start(cluster.clone(), "providers"),
             key_rests: Arc::new(RedisRests::new(cluster.clone())),
+            provider_rpm: Some(Arc::new(RedisLimiter::new(cluster.clone()))),
             cluster: Some(cluster),
         })
     }

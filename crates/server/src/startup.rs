@@ -14,7 +14,7 @@ use confab_chats::files::FileStore;
 use confab_core::{ChangeWatch, SecretBox, SystemClock};
 use confab_credits::UsageWriter;
 use confab_credits::holds::Meter;
-use confab_keys::pool::Backoff;
+use confab_keys::pool::{Backoff, PoolSharing};
 use confab_keys::{ApiKeys, KeyPool};
 use confab_migration::{Migrator, MigratorTrait};
 use confab_payments::{Payments, PaymentsConfig};
@@ -317,16 +317,21 @@ async fn relay(
     })?;
     confab_keys::provider_keys::sync_declared(db, &secret_box, p.keys.clone(), chrono::Utc::now())
         .await?;
-    let pool = Arc::new(
-        KeyPool::new(
-            secret_box,
-            Backoff {
-                base: Duration::from_millis(p.cooldown_base_ms),
-                max: Duration::from_secs(p.cooldown_max_secs),
-            },
-        )
-        .shared(sharing.key_rests.clone(), sharing.provider_changes.clone()),
+    let mut pool = KeyPool::new(
+        secret_box,
+        Backoff {
+            base: Duration::from_millis(p.cooldown_base_ms),
+            max: Duration::from_secs(p.cooldown_max_secs),
+        },
     );
+    if let Some(rpm) = &sharing.provider_rpm {
+        pool = pool.shared(PoolSharing {
+            rests: sharing.key_rests.clone(),
+            changes: sharing.provider_changes.clone(),
+            rpm: rpm.clone(),
+        });
+    }
+    let pool = Arc::new(pool);
     pool.reload(db).await?;
     let catalog = Arc::new(Catalog::default());
     catalog.reload(db).await?;
