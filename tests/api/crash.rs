@@ -80,33 +80,61 @@ async fn credits(app: &TestApp, token: &str) -> Value {
     .await
 }
 
-#[tokio::test]
-async fn a_killed_server_leaves_a_hold_that_expires_uncharged() {
-    let data_dir = data_dir();
-    let database_url = fresh_database().await;
-    let (mut server, port) = start(&data_dir, &database_url).await;
-    let mut app = TestApp::at(format!("http://127.0.0.1:{port}"), SmtpSink::start().await);
+/// A stream the provider stopped answering mid-way (its first delta already read).
+struct Hanging {
+    user: crate::helpers::Session,
+    chat: i64,
+    response: reqwest::Response,
+    seen: String,
+    /// Kept: dropping it would end the stream.
+    fake: FakeUpstream,
+}
+
+/// A priced model behind a fake that hangs after two chunks, `username` funded with 1,000
+/// credits, and their message streaming.
+async fn hanging(app: &TestApp, username: &str) -> Hanging {
     let admin = app.setup_admin().await;
     add_model(
-        &app,
+        app,
         &admin,
         json!({"name": "gpt-4o-mini", "modality": "chat", "price_per_1k_prompt_tokens": 1000,
                "price_per_1k_completion_tokens": 1000, "max_output_tokens": 100}),
     )
     .await;
     let fake = FakeUpstream::start().await;
-    openai_key(&app, &admin, "main", &fake, 0).await;
-    let user = app.funded_user(&admin, "unlucky", 1000).await;
-    let chat = new_chat(&app, &user).await;
-
+    openai_key(app, &admin, "main", &fake, 0).await;
+    let user = app.funded_user(&admin, username, 1000).await;
+    let chat = new_chat(app, &user).await;
     fake.behave(Behavior::HangAfterChunks(2));
-    let mut response = send(&app, &user, chat, json!({"content": "a long story"})).await;
+    let mut response = send(app, &user, chat, json!({"content": "a long story"})).await;
     let mut seen = String::new();
     while !seen.contains("event: delta") {
         seen.push_str(&String::from_utf8_lossy(
             &response.chunk().await.unwrap().unwrap(),
         ));
     }
+    Hanging {
+        user,
+        chat,
+        response,
+        seen,
+        fake,
+    }
+}
+
+#[tokio::test]
+async fn a_killed_server_leaves_a_hold_that_expires_uncharged() {
+    let data_dir = data_dir();
+    let database_url = fresh_database().await;
+    let (mut server, port) = start(&data_dir, &database_url).await;
+    let mut app = TestApp::at(format!("http://127.0.0.1:{port}"), SmtpSink::start().await);
+    let Hanging {
+        user,
+        chat,
+        response,
+        fake: _fake,
+        ..
+    } = hanging(&app, "unlucky").await;
     assert!(credits(&app, &user.access).await["held"].as_i64().unwrap() > 0);
 
     server.kill().await.expect("SIGKILL");
@@ -171,26 +199,13 @@ async fn sigterm_refuses_new_requests_ends_open_streams_and_leaves_nothing_held(
     let grace = [("CONFAB__SERVER__SHUTDOWN_TIMEOUT_SECS", "2")];
     let (mut server, port, _logs) = start_with(&data_dir, &database_url, &grace).await;
     let mut app = TestApp::at(format!("http://127.0.0.1:{port}"), SmtpSink::start().await);
-    let admin = app.setup_admin().await;
-    add_model(
-        &app,
-        &admin,
-        json!({"name": "gpt-4o-mini", "modality": "chat", "price_per_1k_prompt_tokens": 1000,
-               "price_per_1k_completion_tokens": 1000, "max_output_tokens": 100}),
-    )
-    .await;
-    let fake = FakeUpstream::start().await;
-    openai_key(&app, &admin, "main", &fake, 0).await;
-    let user = app.funded_user(&admin, "drained", 1000).await;
-    let chat = new_chat(&app, &user).await;
-    fake.behave(Behavior::HangAfterChunks(2));
-    let mut stream = send(&app, &user, chat, json!({"content": "a long story"})).await;
-    let mut seen = String::new();
-    while !seen.contains("event: delta") {
-        seen.push_str(&String::from_utf8_lossy(
-            &stream.chunk().await.unwrap().unwrap(),
-        ));
-    }
+    let Hanging {
+        user,
+        chat,
+        response: mut stream,
+        mut seen,
+        fake: _fake,
+    } = hanging(&app, "drained").await;
 
     let pid = server.id().expect("the server runs").to_string();
     let killed = std::process::Command::new("kill")
