@@ -180,6 +180,40 @@ async fn until(app: &TestApp, ready: impl Fn(&str) -> bool) -> String {
 }
 
 #[tokio::test]
+async fn a_failed_provider_call_is_counted_by_key_and_code_even_when_retried() {
+    let app = spawn_app_with(chat_settings).await;
+    let admin = app.setup_admin().await;
+    let failing = FakeUpstream::start().await;
+    let spare = FakeUpstream::start().await;
+    let failing_id = openai_key(&app, &admin, "failing", &failing, 10)
+        .await
+        .to_string();
+    openai_key(&app, &admin, "spare", &spare, 0).await;
+    add_model(
+        &app,
+        &admin,
+        json!({"name": "gpt-4o-mini", "modality": "chat", "price_per_request": 1}),
+    )
+    .await;
+    let user = app.funded_user(&admin, "retried", 100).await;
+    failing.then(Behavior::Status(500));
+    let response = app
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}),
+            Some(&user.access),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = scrape(&app, None).await;
+    let failed = [
+        ("provider_key", failing_id.as_str()),
+        ("code", "upstream_error"),
+    ];
+    assert_eq!(must(&text, "confab_upstream_failures_total", &failed), 1.0);
+}
+
+#[tokio::test]
 async fn with_a_token_only_a_scraper_sending_it_is_answered() {
     let app = spawn_app_with(|settings| {
         settings.metrics.token = "scraper-secret-0123456789".to_owned().into();

@@ -20,6 +20,8 @@ pub struct RedisChanges {
     /// An announcement failed and has not been made since: the other instances may still
     /// trust what this one changed.
     pending: AtomicBool,
+    /// The counter could not be read last time (so the outage is logged once, not per request).
+    unreadable: AtomicBool,
 }
 
 impl RedisChanges {
@@ -29,6 +31,7 @@ impl RedisChanges {
             cluster,
             topic,
             pending: AtomicBool::new(false),
+            unreadable: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&changes);
         tokio::spawn(async move {
@@ -82,9 +85,19 @@ impl ChangeFeed for RedisChanges {
             })
             .await;
         match seen {
-            Ok(count) => Some(count.unwrap_or(0)),
+            Ok(count) => {
+                if self.unreadable.swap(false, Ordering::AcqRel) {
+                    tracing::info!(
+                        topic = self.topic,
+                        "redis: the change counter answers again; caches are trusted"
+                    );
+                }
+                Some(count.unwrap_or(0))
+            }
             Err(error) => {
-                tracing::warn!(%error, "redis: the change counter cannot be read; caches are not trusted");
+                if !self.unreadable.swap(true, Ordering::AcqRel) {
+                    tracing::error!(topic = self.topic, %error, "redis: the change counter cannot be read; caches are not trusted until it can");
+                }
                 None
             }
         }

@@ -10,5 +10,5 @@ pub mod provider_keys;
 mod service;
 
 pub use error::KeysError;
-pub use pool::{KeyPool, Lease};
+pub use pool::{KeyFailures, KeyPool, Lease};
 pub use service::ApiKeys;

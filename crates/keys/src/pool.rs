@@ -88,6 +88,13 @@ pub struct KeyPool {
     /// Requests per key and minute counted with the other instances (`None`: this instance's
     /// own count in [`Health`] is the whole count).
     shared_rpm: Option<Arc<dyn FailureLimiter>>,
+    failures: Option<Arc<dyn KeyFailures>>,
+}
+
+/// Sees every failed provider call, retried on another key or not (metrics, for one).
+pub trait KeyFailures: Send + Sync + 'static {
+    /// Key `key_id` failed with the error `code` (`upstream_timeout`, `rate_limited`, ...).
+    fn failed(&self, key_id: i64, code: &str);
 }
 
 /// What a pool shares with the other instances of a deployment.
@@ -110,7 +117,14 @@ impl KeyPool {
             rests: Arc::new(LocalRests),
             changes: Arc::new(LocalChanges),
             shared_rpm: None,
+            failures: None,
         }
+    }
+
+    /// Shows every failed call to `failures`.
+    pub fn observed_by(mut self, failures: Arc<dyn KeyFailures>) -> Self {
+        self.failures = Some(failures);
+        self
     }
 
     /// Shares rests and rpm counts with the other instances, and announces when a key is
@@ -331,6 +345,10 @@ impl KeyPool {
         error: &ProviderError,
         now: DateTime<Utc>,
     ) {
+        if let Some(failures) = &self.failures {
+            use confab_core::ErrorCode;
+            failures.failed(key_id, error.code().as_str());
+        }
         match error {
             ProviderError::KeyRejected { status, message } => {
                 let reason = format!("the provider answered {status}: {message}");

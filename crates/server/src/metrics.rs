@@ -37,6 +37,13 @@ pub struct UpstreamLabels {
     pub outcome: String,
 }
 
+/// A provider call that failed: the key and the error code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    pub provider_key: String,
+    pub code: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KeyModelLabels {
     pub provider_key: String,
@@ -69,6 +76,7 @@ pub struct Metrics {
     request_seconds: Histograms<RouteLabels>,
     open_streams: Gauge,
     upstream_requests: Family<UpstreamLabels, Counter>,
+    upstream_failures: Family<FailureLabels, Counter>,
     upstream_seconds: Histograms<KeyModelLabels>,
     tokens: Family<TokenLabels, Counter>,
     credits_charged: Family<ModelLabels, Counter>,
@@ -88,6 +96,7 @@ impl Metrics {
             request_seconds: Family::new_with_constructor(latency_histogram),
             open_streams: Gauge::default(),
             upstream_requests: Family::default(),
+            upstream_failures: Family::default(),
             upstream_seconds: Family::new_with_constructor(latency_histogram),
             tokens: Family::default(),
             credits_charged: Family::default(),
@@ -116,6 +125,11 @@ impl Metrics {
             "upstream_requests",
             "Requests relayed to providers, by key, model and outcome",
             self.upstream_requests.clone(),
+        );
+        r.register(
+            "upstream_failures",
+            "Provider calls that failed, by key and error code (also those retried on another key)",
+            self.upstream_failures.clone(),
         );
         r.register(
             "upstream_duration_seconds",
@@ -174,6 +188,17 @@ pub struct OpenStream(Gauge);
 impl Drop for OpenStream {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+impl confab_keys::KeyFailures for Metrics {
+    fn failed(&self, key_id: i64, code: &str) {
+        self.upstream_failures
+            .get_or_create(&FailureLabels {
+                provider_key: key_id.to_string(),
+                code: code.to_owned(),
+            })
+            .inc();
     }
 }
 

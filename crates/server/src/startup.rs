@@ -331,7 +331,7 @@ async fn relay(
             rpm: rpm.clone(),
         });
     }
-    let pool = Arc::new(pool);
+    let pool = Arc::new(pool.observed_by(shared.metrics.clone()));
     pool.reload(db).await?;
     let catalog = Arc::new(Catalog::default());
     catalog.reload(db).await?;
