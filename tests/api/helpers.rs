@@ -102,6 +102,11 @@ fn test_settings(
     settings.email.smtp_security = confab_server::config::SmtpSecurity::None;
     settings.log.level = "warn".into();
     adjust(&mut settings);
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        settings.log.level = if filter == "1" { "info".into() } else { filter };
+        // The first app of the process installs the subscriber; later calls keep it.
+        confab_server::telemetry::init(&settings.log);
+    }
     settings
 }
 
