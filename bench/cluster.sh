@@ -105,8 +105,10 @@ for port in "${PORTS[@]}"; do
 done
 
 section "nginx with deploy/nginx.conf, upstreams on loopback"
-sed -e "s/server confab-1:8080/server 127.0.0.1:${PORTS[0]}/" \
-    -e "s/server confab-2:8080/server 127.0.0.1:${PORTS[1]}/" \
+# Loopback addresses need no resolver (and Debian's nginx predates `resolve`).
+sed -e "s/server confab-1:8080 \(.*\) resolve;/server 127.0.0.1:${PORTS[0]} \1;/" \
+    -e "s/server confab-2:8080 \(.*\) resolve;/server 127.0.0.1:${PORTS[1]} \1;/" \
+    -e "/^ *resolver /d" \
     -e "s/listen 80;/listen 127.0.0.1:$PROXY_PORT;/" \
     -e "s|^http {|pid $TMP/nginx.pid;\nerror_log $TMP/nginx-error.log warn;\nhttp {\n    access_log off;\n    client_body_temp_path $TMP/nginx-body;\n    proxy_temp_path $TMP/nginx-proxy;|" \
     -e "s/^worker_processes auto;/worker_processes 1;/" \
