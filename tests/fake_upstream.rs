@@ -44,6 +44,10 @@ pub enum Behavior {
     MalformedChunk(usize),
     /// After n content chunks abort the connection mid-body (chunked encoding never terminated).
     DropAfterChunks(usize),
+    /// Answer normally, after this long.
+    Delay(std::time::Duration),
+    /// Stream n content chunks, pause this long, then stream the rest and end normally.
+    PauseAfterChunks(usize, std::time::Duration),
 }
 
 #[derive(Clone, Debug)]
@@ -326,6 +330,7 @@ async fn handle(req: HttpRequest, body: Bytes, fake: web::Data<Shared>) -> HttpR
     match behavior {
         Behavior::Status(code) => return error(provider, code, "Fake upstream was told to fail."),
         Behavior::Hang => hang::<()>().await,
+        Behavior::Delay(delay) => tokio::time::sleep(delay).await,
         _ => {}
     }
     respond(route(&fake, provider, &req, &body), behavior).await
@@ -585,6 +590,12 @@ async fn respond(reply: Reply, behavior: Behavior) -> HttpResponse {
                 Behavior::MalformedChunk(n) => good(n)
                     .chain(paced(vec![Bytes::from_static(malformed.as_bytes())]))
                     .boxed_local(),
+                Behavior::PauseAfterChunks(n, pause) => {
+                    let rest = [pieces.iter().skip(n).cloned().collect(), tail].concat();
+                    let resume = stream::once(tokio::time::sleep(pause))
+                        .filter_map(|()| async { None::<Result<Bytes, io::Error>> });
+                    good(n).chain(resume).chain(paced(rest)).boxed_local()
+                }
                 _ => paced([head.clone(), pieces.clone(), tail].concat()),
             };
             HttpResponse::Ok()

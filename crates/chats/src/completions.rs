@@ -215,8 +215,19 @@ pub fn parse_openai_chat(
     })
 }
 
-/// One non-streamed completion.
+/// One non-streamed completion, finished and settled even if its client goes away.
 pub async fn complete(
+    relay: Arc<Relay>,
+    caller: Caller,
+    chat: OpenAiChat,
+) -> Result<Completion, ChatsError> {
+    let worker = relay.clone();
+    relay
+        .detached(async move { complete_now(&worker, caller, chat).await })
+        .await
+}
+
+async fn complete_now(
     relay: &Relay,
     caller: Caller,
     chat: OpenAiChat,
@@ -290,6 +301,17 @@ pub async fn stream(
     caller: Caller,
     chat: OpenAiChat,
 ) -> Result<mpsc::Receiver<CompletionEvent>, ChatsError> {
+    relay
+        .clone()
+        .detached(async move { start_streaming(relay, caller, chat).await })
+        .await
+}
+
+async fn start_streaming(
+    relay: Arc<Relay>,
+    caller: Caller,
+    chat: OpenAiChat,
+) -> Result<mpsc::Receiver<CompletionEvent>, ChatsError> {
     let billing = hold_worst_case(&relay, &caller, &chat).await?;
     let started_at = Instant::now();
     let started = match relay.start_stream(&chat.model, &chat.request).await {
@@ -310,11 +332,11 @@ pub async fn stream(
     };
     let (sender, receiver) = mpsc::channel(16);
     let include_usage = chat.include_usage;
+    // Counted from here until the usage is recorded and settled.
+    let mut relaying = relay.streams.start();
     // The task keeps the request's span, so its log lines carry the request id.
     tokio::spawn(
         async move {
-            // Counted from here until the usage is recorded and settled.
-            let mut relaying = relay.streams.start();
             let relayed = relay
                 .pump(
                     &mut relaying,

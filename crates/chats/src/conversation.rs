@@ -119,6 +119,19 @@ pub async fn send_message(
     chat_id: i64,
     request: SendMessage,
 ) -> Result<mpsc::Receiver<ChatStreamEvent>, ChatsError> {
+    relay
+        .clone()
+        .detached(async move { start_turn(relay, caller, chat_id, request).await })
+        .await
+}
+
+/// [`send_message`]'s work, on the task that finishes it whatever happens to the request.
+async fn start_turn(
+    relay: Arc<Relay>,
+    caller: Caller,
+    chat_id: i64,
+    request: SendMessage,
+) -> Result<mpsc::Receiver<ChatStreamEvent>, ChatsError> {
     let started_at = Instant::now();
     let user_id = caller.user_id;
     let db = &relay.db;
@@ -274,10 +287,10 @@ pub async fn send_message(
     };
 
     let (sender, receiver) = mpsc::channel(16);
+    // Counted from here until the answer is stored and settled.
+    let mut relaying = relay.streams.start();
     // The task keeps the request's span, so its log lines carry the request id.
     tokio::spawn(async move {
-        // Counted from here until the answer is stored and settled.
-        let mut relaying = relay.streams.start();
         let assistant_message_id = answer.id;
         // A client gone already is noticed by the pump, which still records the answer.
         let _ = sender

@@ -30,6 +30,9 @@ pub enum ChatsError {
     ContextTooLong,
     #[error("no provider key can serve this model right now")]
     NoProvider { retry_after: Option<u64> },
+    /// The instance stopped before the provider answered: nothing was charged.
+    #[error("this instance is shutting down; try again")]
+    ShuttingDown,
     #[error("{}", upstream_message(.0))]
     Upstream(ProviderError),
     #[error("the file is not a PNG, JPEG or WebP image")]
@@ -61,6 +64,7 @@ impl ErrorCode for ChatsError {
             ChatsError::TierRequired(_) => Code::TierRequired,
             ChatsError::ModelNotAllowed(_) => Code::ModelNotAllowed,
             ChatsError::NoProvider { .. } => Code::NoProviderAvailable,
+            ChatsError::ShuttingDown => Code::ServiceUnavailable,
             ChatsError::Upstream(error) => match error {
                 ProviderError::Timeout => Code::UpstreamTimeout,
                 ProviderError::BadRequest { .. } => Code::InvalidRequest,

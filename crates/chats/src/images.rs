@@ -1,6 +1,7 @@
 //! Text-to-image and image-to-image: validated, relayed to a key serving the model, every image
 //! kept under the data directory (so a `url` outlives the provider's short-lived one), metered.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -182,9 +183,9 @@ fn image_request(request: GenerateImages) -> Result<ImageRequest, ChatsError> {
     })
 }
 
-/// Text-to-image.
+/// Text-to-image, finished and settled even if its client goes away.
 pub async fn generate(
-    relay: &Relay,
+    relay: &Arc<Relay>,
     files: &FileStore,
     caller: Caller,
     request: GenerateImages,
@@ -192,18 +193,24 @@ pub async fn generate(
     let model = image_model(relay, &request.model)?;
     let format = request.response_format.unwrap_or_default();
     let request = image_request(request)?;
-    let metered = hold_images(relay, &caller, &model, request.n, "images").await?;
-    let started_at = Instant::now();
-    let result = relay.generate_images(&model, &request).await;
-    finish(
-        relay, files, &caller, "images", &model, format, started_at, metered, result,
-    )
-    .await
+    let (worker, files) = (relay.clone(), files.clone());
+    relay
+        .detached(async move {
+            let relay = &*worker;
+            let metered = hold_images(relay, &caller, &model, request.n, "images").await?;
+            let started_at = Instant::now();
+            let result = relay.generate_images(&model, &request).await;
+            finish(
+                relay, &files, &caller, "images", &model, format, started_at, metered, result,
+            )
+            .await
+        })
+        .await
 }
 
-/// Image-to-image.
+/// Image-to-image, finished and settled even if its client goes away.
 pub async fn edit(
-    relay: &Relay,
+    relay: &Arc<Relay>,
     files: &FileStore,
     caller: Caller,
     request: EditImages,
@@ -238,21 +245,28 @@ pub async fn edit(
         strength: request.strength,
         seed: request.seed,
     };
-    let metered = hold_images(relay, &caller, &model, n, "image_edits").await?;
-    let started_at = Instant::now();
-    let result = relay.edit_images(&model, &edit).await;
-    finish(
-        relay,
-        files,
-        &caller,
-        "image_edits",
-        &model,
-        request.response_format,
-        started_at,
-        metered,
-        result,
-    )
-    .await
+    let format = request.response_format;
+    let (worker, files) = (relay.clone(), files.clone());
+    relay
+        .detached(async move {
+            let relay = &*worker;
+            let metered = hold_images(relay, &caller, &model, n, "image_edits").await?;
+            let started_at = Instant::now();
+            let result = relay.edit_images(&model, &edit).await;
+            finish(
+                relay,
+                &files,
+                &caller,
+                "image_edits",
+                &model,
+                format,
+                started_at,
+                metered,
+                result,
+            )
+            .await
+        })
+        .await
 }
 
 /// Admits the caller to the model, then holds the price of `n` images, before any provider is

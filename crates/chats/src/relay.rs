@@ -18,6 +18,7 @@ use confab_store::Db;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::catalog::{Catalog, Modality, ModelView};
 use crate::streams::Relaying;
@@ -34,7 +35,8 @@ pub struct Relay {
     pub meter: Meter,
     /// How many keys one request may try before giving up.
     pub max_attempts: usize,
-    /// The streams being relayed (a shutdown waits for them, then stops them).
+    /// The requests being relayed that hold credits (a shutdown waits for them, then stops
+    /// them).
     pub streams: crate::streams::Streams,
 }
 
@@ -83,6 +85,32 @@ impl Relay {
         }
     }
 
+    /// Runs `work` (a request that holds credits, from before its hold until it is settled) on
+    /// a task of its own, counted for the drain: it ends charged or released even when the
+    /// client goes away or the server stops waiting for its answer (either drops the handler).
+    pub async fn detached<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl Future<Output = Result<T, ChatsError>> + Send + 'static,
+    ) -> Result<T, ChatsError> {
+        let relaying = self.streams.start();
+        let task = tokio::spawn(
+            async move {
+                let result = work.await;
+                drop(relaying);
+                result
+            }
+            .instrument(tracing::Span::current()),
+        );
+        match task.await {
+            Ok(result) => result,
+            Err(error) => match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Cancelled: only the runtime shutting down does that.
+                Err(_) => Err(ChatsError::ShuttingDown),
+            },
+        }
+    }
+
     /// Runs `operation` on one key after another until one succeeds, a failure is the
     /// request's own fault, or `max_attempts` keys have failed.
     async fn call<R: Send + Sync, T>(
@@ -120,7 +148,13 @@ impl Relay {
                 continue;
             }
             let provider = self.providers.for_kind(lease.target.kind);
-            match operation(provider, &lease.target, request).await {
+            // A shutdown whose grace period is over cuts a call still waiting for its answer
+            // (its hold is then settled with nothing charged).
+            let answer = tokio::select! {
+                answer = operation(provider, &lease.target, request) => answer,
+                () = self.streams.stopped() => return Err(ChatsError::ShuttingDown),
+            };
+            match answer {
                 Ok(value) => return Ok((lease, value)),
                 Err(error) => {
                     self.pool
@@ -209,7 +243,7 @@ impl Relay {
     /// Dropping the upstream stream closes its connection, so the provider stops generating.
     pub async fn pump<T>(
         &self,
-        relaying: &mut Relaying<'_>,
+        relaying: &mut Relaying,
         started: Started,
         sender: &mpsc::Sender<T>,
         started_at: Instant,

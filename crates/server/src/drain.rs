@@ -1,8 +1,10 @@
 //! Graceful shutdown. On SIGTERM (or SIGINT) an instance stops taking requests (each new one is
 //! answered 503 with `Connection: close`, so a load balancer or client goes elsewhere; `/readyz`
-//! says so, `/healthz` stays 200), lets the streams it relays finish for up to the grace period
-//! (`server.shutdown_timeout_secs`), then ends the rest as interrupted: what they used is
-//! charged and their holds are settled before the process exits. Nothing is left held.
+//! says so, `/healthz` stays 200), lets every request that holds credits (streams, non-streamed
+//! completions, image generations and edits) finish for up to the grace period
+//! (`server.shutdown_timeout_secs`), then ends the rest: streams as interrupted (what they used
+//! is charged), provider calls not yet answered as failed (nothing charged). Their holds are
+//! settled before the process exits: nothing is left to the sweeper.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +20,7 @@ use confab_core::Code;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// How long stopped streams get to store their answers and settle.
+/// How long stopped requests get to store their answers and settle.
 const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 
 /// Whether this instance is shutting down.
@@ -77,25 +79,26 @@ impl Shutdown {
         });
     }
 
-    /// Refuses new requests, waits for the streams, stops what is left, stops the server.
+    /// Refuses new requests, waits for those holding credits, stops what is left, stops the
+    /// server.
     pub async fn run(self) {
         self.drain.begin();
-        let streams = &self.relay.streams;
+        let relaying = &self.relay.streams;
         tracing::info!(
-            streams = streams.active(),
+            relaying = relaying.active(),
             grace_secs = self.grace.as_secs(),
-            "shutting down: refusing new requests, letting open streams finish"
+            "shutting down: refusing new requests, letting relayed requests finish"
         );
         if !until_idle(&self.relay, self.grace).await {
             tracing::warn!(
-                streams = streams.active(),
-                "grace period over: ending the open streams as interrupted"
+                relaying = relaying.active(),
+                "grace period over: ending the relayed requests still open"
             );
-            streams.stop_all();
+            relaying.stop_all();
             if !until_idle(&self.relay, SETTLE_LIMIT).await {
                 tracing::error!(
-                    streams = streams.active(),
-                    "streams did not settle; their holds are released by the sweeper"
+                    relaying = relaying.active(),
+                    "relayed requests did not settle; their holds are released by the sweeper"
                 );
             }
         }
@@ -104,7 +107,7 @@ impl Shutdown {
     }
 }
 
-/// Waits up to `limit` for the relay to have no stream; answers whether it has none.
+/// Waits up to `limit` for the relay to have no request; answers whether it has none.
 async fn until_idle(relay: &Relay, limit: Duration) -> bool {
     let until = Instant::now() + limit;
     while relay.streams.active() > 0 {

@@ -99,7 +99,7 @@ pub async fn chat_completions(
     let created = chrono::Utc::now().timestamp();
     let model = chat.model.name.clone();
     if !chat.stream {
-        let completion = completions::complete(&state.relay, usage_caller, chat).await?;
+        let completion = completions::complete(state.relay.clone(), usage_caller, chat).await?;
         return Ok(HttpResponse::Ok().json(ChatCompletion {
             id,
             object: "chat.completion",
