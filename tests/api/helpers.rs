@@ -177,6 +177,11 @@ impl TestApp {
         app
     }
 
+    /// How many instances serve this app (1, or 2 for a pair).
+    pub fn instances(&self) -> usize {
+        self.addresses.len()
+    }
+
     /// `path` on the next instance in turn.
     pub fn url(&self, path: &str) -> String {
         let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

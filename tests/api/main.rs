@@ -31,6 +31,7 @@ mod payments;
 mod redemptions;
 mod reports;
 mod sessions;
+mod shared_limits;
 mod soak;
 mod throttles;
 mod tiers;

@@ -240,10 +240,13 @@ async fn complete_now(
                 prompt_tokens: tokens::count_messages(&chat.request.messages),
                 completion_tokens: tokens::count(&completion.content),
             });
-            relay.pool.succeeded(
-                lease.key_id,
-                u64::from(usage.prompt_tokens + usage.completion_tokens),
-            );
+            relay
+                .pool
+                .succeeded(
+                    lease.key_id,
+                    u64::from(usage.prompt_tokens + usage.completion_tokens),
+                )
+                .await;
             let latency = elapsed_ms(started_at);
             record(
                 relay,

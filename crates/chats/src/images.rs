@@ -306,7 +306,7 @@ async fn finish(
             return Err(error);
         }
     };
-    relay.pool.succeeded(lease.key_id, 0);
+    relay.pool.succeeded(lease.key_id, 0).await;
     let count = u32::try_from(generated.len()).unwrap_or(u32::MAX);
     // The provider has produced (and billed) the images: charge and record them before
     // storing, so a storage failure still leaves the record.

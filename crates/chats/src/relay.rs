@@ -304,10 +304,14 @@ impl Relay {
                     .failed(&self.db, lease.key_id, error, Utc::now())
                     .await
             }
-            None => self.pool.succeeded(
-                lease.key_id,
-                u64::from(usage.prompt_tokens + usage.completion_tokens),
-            ),
+            None => {
+                self.pool
+                    .succeeded(
+                        lease.key_id,
+                        u64::from(usage.prompt_tokens + usage.completion_tokens),
+                    )
+                    .await
+            }
         }
         Relayed {
             key_id: lease.key_id,

@@ -1,8 +1,10 @@
 //! [`SharedRests`] on Redis: one hash of key id to the end of its rest (Unix milliseconds),
-//! read by every instance each second.
+//! read by every instance each second; a counter per key for its failure streak; a counter
+//! per key and UTC day for the tokens it served. Each change is one atomic script.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -26,6 +28,20 @@ static REST: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
+/// Adds to a counter and keeps it `ARGV[2]` milliseconds from now; answers the new value.
+static ADD: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        return total
+        ",
+    )
+});
+
+/// A UTC day and the one after it: a day's token count is not needed longer.
+const TOKEN_DAYS_MS: u64 = 2 * 86_400_000;
+
 pub struct RedisRests {
     cluster: Arc<Cluster>,
 }
@@ -33,6 +49,27 @@ pub struct RedisRests {
 impl RedisRests {
     pub fn new(cluster: Arc<Cluster>) -> Self {
         Self { cluster }
+    }
+
+    /// Adds `amount` to counter `name` (kept `keep_ms`); `None` when Redis cannot answer.
+    async fn add(&self, name: String, amount: u64, keep_ms: u64) -> Option<u64> {
+        let added = self
+            .cluster
+            .run(|mut connection| async move {
+                ADD.key(name)
+                    .arg(amount)
+                    .arg(keep_ms.max(1))
+                    .invoke_async::<u64>(&mut connection)
+                    .await
+            })
+            .await;
+        match added {
+            Ok(total) => Some(total),
+            Err(error) => {
+                tracing::warn!(%error, "redis: a shared provider key count cannot be written; counting locally");
+                None
+            }
+        }
     }
 }
 
@@ -83,5 +120,33 @@ impl SharedRests for RedisRests {
                 Vec::new()
             }
         }
+    }
+
+    async fn streak_failed(&self, key_id: i64, keep: Duration) -> Option<u32> {
+        let name = self.cluster.key(&format!("key-streak:{key_id}"));
+        let keep_ms = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
+        let streak = self.add(name, 1, keep_ms).await?;
+        Some(u32::try_from(streak).unwrap_or(u32::MAX))
+    }
+
+    async fn streak_ended(&self, key_id: i64) {
+        let name = self.cluster.key(&format!("key-streak:{key_id}"));
+        let ended = self
+            .cluster
+            .run(|mut connection| async move {
+                redis::cmd("DEL")
+                    .arg(name)
+                    .query_async::<u64>(&mut connection)
+                    .await
+            })
+            .await;
+        if let Err(error) = ended {
+            tracing::warn!(key_id, %error, "redis: a provider key's failure streak could not be ended");
+        }
+    }
+
+    async fn add_tokens(&self, key_id: i64, day: i64, tokens: u64) -> Option<u64> {
+        let name = self.cluster.key(&format!("key-tokens:{key_id}:{day}"));
+        self.add(name, tokens, TOKEN_DAYS_MS).await
     }
 }

@@ -21,6 +21,10 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use crate::KeysError;
 use crate::provider_keys::{self, SECRET_PURPOSE};
 
+/// A failure streak no instance extended for this long is forgotten (the shared count; each
+/// instance's own lasts until its next success).
+const STREAK_KEPT: Duration = Duration::from_secs(86_400);
+
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
     pub base: Duration,
@@ -323,18 +327,54 @@ impl KeyPool {
         })
     }
 
-    /// A request on the key went through: its failure streak ends.
-    pub fn succeeded(&self, key_id: i64, tokens: u64) {
+    /// A request on the key went through: its failure streak ends (on every instance), and
+    /// its tokens count toward the key's daily limit, across instances. A key that used its
+    /// day up rests until the UTC day ends, on every instance.
+    pub async fn succeeded(&self, key_id: i64, tokens: u64) {
         let today = Utc::now().timestamp().div_euclid(86_400);
-        let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
-        let state = health.entry(key_id).or_default();
-        state.failures = 0;
-        state.cooling_until = None;
-        if state.day != today {
-            state.day = today;
-            state.day_tokens = 0;
+        let had_streak = {
+            let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+            let state = health.entry(key_id).or_default();
+            // A rest set (here, or adopted from another instance) means a streak may be open.
+            let had_streak = state.failures > 0 || state.cooling_until.is_some();
+            state.failures = 0;
+            state.cooling_until = None;
+            if state.day != today {
+                state.day = today;
+                state.day_tokens = 0;
+            }
+            state.day_tokens += tokens;
+            had_streak
+        };
+        if had_streak {
+            self.rests.streak_ended(key_id).await;
         }
-        state.day_tokens += tokens;
+        let Some(limit) = self.daily_token_limit(key_id) else {
+            return;
+        };
+        let total = self.rests.add_tokens(key_id, today, tokens).await;
+        let used = {
+            let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+            let state = health.entry(key_id).or_default();
+            state.day_tokens = state.day_tokens.max(total.unwrap_or(0));
+            state.day_tokens
+        };
+        if used >= limit
+            && let Some(day_ends) = DateTime::from_timestamp((today + 1) * 86_400, 0)
+        {
+            if let Ok(left) = (day_ends - Utc::now()).to_std() {
+                let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+                health.entry(key_id).or_default().cooling_until = Some(Instant::now() + left);
+            }
+            self.rests.rest(key_id, day_ends).await;
+        }
+    }
+
+    fn daily_token_limit(&self, key_id: i64) -> Option<u64> {
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        keys.iter()
+            .find(|key| key.id == key_id)
+            .and_then(|key| key.daily_token_limit)
     }
 
     /// A request on the key failed with `error`: disable, rest, or leave it, by cause.
@@ -370,7 +410,7 @@ impl KeyPool {
                     }
                     _ => None,
                 };
-                let rest = self.rest(key_id, retry_after);
+                let rest = self.rest(key_id, retry_after).await;
                 tracing::info!(key_id, rest_ms = rest.as_millis() as u64, %error, "provider key resting");
                 if let Ok(rest) = chrono::Duration::from_std(rest) {
                     self.rests.rest(key_id, Utc::now() + rest).await;
@@ -379,12 +419,13 @@ impl KeyPool {
         }
     }
 
-    /// Rests the key for a backoff that doubles per consecutive failure (at least what the
-    /// provider asked for, at most the maximum); answers how long.
-    fn rest(&self, key_id: i64, retry_after: Option<Duration>) -> Duration {
+    /// Rests the key for a backoff that doubles per consecutive failure, counted over every
+    /// instance (at least what the provider asked for, at most the maximum); answers how long.
+    async fn rest(&self, key_id: i64, retry_after: Option<Duration>) -> Duration {
+        let shared = self.rests.streak_failed(key_id, STREAK_KEPT).await;
         let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
         let state = health.entry(key_id).or_default();
-        state.failures = state.failures.saturating_add(1);
+        state.failures = shared.unwrap_or_else(|| state.failures.saturating_add(1));
         let doubling = 2u32.saturating_pow(state.failures.saturating_sub(1).min(16));
         let backoff = self
             .backoff

@@ -67,6 +67,21 @@ impl Accounts {
             )
             .await?;
 
+        // One code per address per cooldown, decided in one atomic step (shared by every
+        // instance through Redis): two requests at once cannot both send.
+        let cooldown_key = format!("codes:email:{email_key}");
+        let cooldown = std::time::Duration::from_secs(
+            u64::try_from(self.config.code_resend_cooldown_secs).unwrap_or(0),
+        );
+        if !cooldown.is_zero()
+            && let Err(refusal) = self.limiter.attempt(&cooldown_key, 1, cooldown).await
+        {
+            // Refused before anything was sent: not a request the hourly count should hold.
+            self.limiter.release(&ip_key).await;
+            return Err(refusal.into());
+        }
+
+        // The codes in the database also tell, after a restart (the limiter may be in memory).
         let latest = verification_code::Entity::find()
             .filter(verification_code::Column::EmailKey.eq(email_key.as_str()))
             .order_by_desc(verification_code::Column::Id)
@@ -130,6 +145,7 @@ impl Accounts {
         if let Err(err) = self.mailer.send(message).await {
             tracing::error!(error = %err, "verification email not sent");
             // Let the address ask again at once instead of waiting out a cooldown for nothing.
+            self.limiter.reset(&cooldown_key).await;
             verification_code::Entity::delete_by_id(row.id)
                 .exec(db)
                 .await?;
