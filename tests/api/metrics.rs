@@ -255,3 +255,65 @@ async fn with_redis_its_errors_are_counted() {
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(must(&scrape(&app, None).await, "confab_redis_errors_total", &[]) >= 1.0);
 }
+
+/// Every series name with its labels (values dropped), as a scrape lists them.
+fn series(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| line.rsplit_once(' ').map(|(series, _)| series.to_owned()))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Made-up methods (on unknown paths and on real routes), random paths and unknown model names.
+async fn junk(app: &TestApp, token: &str, n: usize) {
+    let made_up = reqwest::Method::from_bytes(format!("MADEUP{n}").as_bytes()).unwrap();
+    for path in [format!("/nope/{n}"), "/api/v1/me".to_owned()] {
+        let response = app
+            .client
+            .request(made_up.clone(), app.url(&path))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{}", response.status());
+    }
+    expect_error(
+        app.get(&format!("/random/{n}/path"), Some(token)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        app.post(
+            "/v1/chat/completions",
+            json!({"model": format!("unknown-{n}"), "messages": [{"role": "user", "content": "hi"}]}),
+            Some(token),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "model_not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn requests_a_client_makes_up_add_no_series() {
+    let app = spawn_app_with(chat_settings).await;
+    let user = app.user("prober").await;
+    junk(&app, &user.access, 0).await;
+    scrape(&app, None).await;
+    let before = scrape(&app, None).await;
+    for n in 1..=50 {
+        junk(&app, &user.access, n).await;
+    }
+    let after = scrape(&app, None).await;
+    assert_eq!(series(&before), series(&after));
+    let unmatched = [
+        ("route", "unmatched"),
+        ("method", "other"),
+        ("status", "404"),
+    ];
+    assert_eq!(must(&after, "confab_http_requests_total", &unmatched), 51.0);
+}

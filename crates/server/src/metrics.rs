@@ -292,7 +292,8 @@ impl Snapshot {
 }
 
 /// Counts every answered request by its route template (`unmatched` for paths no route
-/// serves, so scanners cannot make new series) and times it to the response head.
+/// serves) and method (`other` for made-up ones), so scanners cannot make new series, and
+/// times it to the response head.
 pub async fn middleware(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
@@ -307,10 +308,28 @@ pub async fn middleware(
         let route = request.match_pattern();
         metrics.request(
             route.as_deref().unwrap_or("unmatched"),
-            request.method().as_str(),
+            method_label(request.method()),
             response.status().as_u16(),
             started.elapsed(),
         );
     }
     Ok(response)
+}
+
+/// The method as a label: HTTP's own methods by name, anything a client made up `other`, so
+/// no request can add a series.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
