@@ -103,6 +103,9 @@ async fn codes_are_shown_once_and_each_failure_has_its_own_error() {
     let redeemed = expect_status(redeem(&app, &user, &all[0]).await, StatusCode::OK).await;
     assert_eq!(redeemed["kind"], "credits");
     assert_eq!(redeemed["credits"]["balance"], 500);
+    // The same user again (its answer was lost): the first answer again, nothing granted twice.
+    let again = expect_status(redeem(&app, &user, &all[0]).await, StatusCode::OK).await;
+    assert_eq!(again, redeemed);
     let sloppy = all[1].replace('-', " ").to_lowercase();
     expect_status(redeem(&app, &user, &sloppy).await, StatusCode::OK).await;
     assert_eq!(balance(&app, &user).await["balance"], 1000);
@@ -422,6 +425,24 @@ pub(crate) async fn fifty_users_redeeming_one_code_at_once_get_it_once_on(app: T
         total += balance(&app, user).await["balance"].as_i64().unwrap();
     }
     assert_eq!(total, 700);
+    // Whoever got it sends it ten times more at once (retries): the same answer each time.
+    let (winner, _) = users
+        .iter()
+        .zip(&statuses)
+        .find(|(_, status)| **status == StatusCode::OK)
+        .unwrap();
+    let retries =
+        futures_util::future::join_all((0..10).map(|_| redeem(&app, winner, &code))).await;
+    for retry in retries {
+        let answer = expect_status(retry, StatusCode::OK).await;
+        assert_eq!(
+            (
+                answer["amount"].clone(),
+                answer["credits"]["balance"].clone()
+            ),
+            (json!(700), json!(700))
+        );
+    }
     let ledger = expect_status(
         app.get("/api/v1/admin/ledger?kind=redemption", Some(&admin.access))
             .await,

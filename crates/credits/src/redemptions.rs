@@ -434,7 +434,11 @@ where
         .await?;
     let Some(row) = row.filter(|_| claimed.rows_affected == 1) else {
         txn.rollback().await?;
-        return Err(why_not(db, &hash, now).await?);
+        return match already_redeemed_by(db, &hash, user_id).await? {
+            // The caller's own retry (its first answer was lost): the same answer again.
+            Some(redeemed) => Ok(redeemed),
+            None => Err(why_not(db, &hash, now).await?),
+        };
     };
     let kind = CodeKind::parse(&row.kind).unwrap_or(CodeKind::Credits);
     match kind {
@@ -459,6 +463,28 @@ where
         amount: row.amount,
         credits: ledger::credits(db, user_id).await?,
     })
+}
+
+/// What the code granted, when `user_id` is who redeemed it.
+async fn already_redeemed_by(
+    db: &impl ConnectionTrait,
+    hash: &str,
+    user_id: i64,
+) -> Result<Option<Redeemed>, CreditsError> {
+    let row = redemption_code::Entity::find()
+        .filter(redemption_code::Column::CodeHash.eq(hash))
+        .filter(redemption_code::Column::Status.eq("used"))
+        .filter(redemption_code::Column::RedeemedBy.eq(user_id))
+        .one(db)
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Redeemed {
+        kind: CodeKind::parse(&row.kind).unwrap_or(CodeKind::Credits),
+        amount: row.amount,
+        credits: ledger::credits(db, user_id).await?,
+    }))
 }
 
 /// Why a code could not be claimed.

@@ -81,7 +81,7 @@ pub struct CodesQuery {
 /// tries it at the same moment. Repeated failures are answered with 429 for a while.
 #[utoipa::path(post, path = "/api/v1/redemptions", operation_id = "redeemCode", tag = "credits", security(("bearer" = [])),
     request_body = Redeem, responses(
-        (status = 200, description = "Redeemed: what was granted and the account after", body = Redeemed),
+        (status = 200, description = "Redeemed: what was granted and the account after (also to the redeemer sending the code again)", body = Redeemed),
         (status = 404, description = "`redemption_code_not_found`", body = ErrorBody),
         (status = 409, description = "`redemption_code_used`, `redemption_code_voided`, `redemption_code_expired`, `conflict` (a higher tier is running), `balance_limit_exceeded` (the balance would go above 10^15)", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many failed attempts", body = ErrorBody),
