@@ -41,10 +41,24 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(fresh_database().await, adjust).await
+}
+
+/// One instance on `database_url` (made by [`fresh_database`]), as `adjust` sets it up.
+pub async fn spawn_app_on(database_url: String, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let smtp = SmtpSink::start().await;
-    let settings = test_settings(&smtp, fresh_database().await, adjust);
+    let settings = test_settings(&smtp, database_url, adjust);
     let address = start(settings).await;
     TestApp::of(vec![address], smtp, None)
+}
+
+/// Builds an instance on `database_url` without serving it: for what refuses to start.
+pub async fn build_on(
+    database_url: String,
+    adjust: impl FnOnce(&mut Settings),
+) -> Result<Application, confab_server::startup::StartupError> {
+    let smtp = SmtpSink::start().await;
+    Application::build(test_settings(&smtp, database_url, adjust)).await
 }
 
 /// One instance with a Redis of its own (as a deployment of several would have), or `None`

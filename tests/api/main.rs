@@ -28,6 +28,7 @@ mod openai_sdk;
 mod openapi;
 mod payment_admin;
 mod payments;
+mod public_urls;
 mod redemptions;
 mod reports;
 mod sessions;

@@ -47,6 +47,7 @@ async fn credits_product(app: &TestApp, admin: &Session, currency: &str) -> Valu
 #[tokio::test]
 async fn a_payment_whose_notify_was_lost_is_found_and_fulfilled_once() {
     let app = spawn_app_with(|s| {
+        s.server.public_url = crate::payments::PUBLIC_URL.into();
         s.payments.reconcile_secs = 1;
         s.payments.notify_grace_secs = 0;
     })
@@ -78,6 +79,7 @@ async fn a_payment_whose_notify_was_lost_is_found_and_fulfilled_once() {
 #[tokio::test]
 async fn unpaid_orders_expire_closed_at_the_gateway_and_a_late_payment_is_honoured() {
     let app = spawn_app_with(|s| {
+        s.server.public_url = crate::payments::PUBLIC_URL.into();
         s.payments.reconcile_secs = 1;
         s.payments.notify_grace_secs = 0;
         s.payments.order_ttl_secs = 2;
@@ -384,6 +386,7 @@ async fn an_admin_sync_fulfils_a_paid_order_at_once() {
 #[tokio::test]
 async fn a_refund_whose_answer_was_lost_is_finished_under_the_same_number() {
     let app = spawn_app_with(|s| {
+        s.server.public_url = crate::payments::PUBLIC_URL.into();
         s.payments.reconcile_secs = 1;
         s.payments.gateway_timeout_secs = 1;
     })

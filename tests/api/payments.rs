@@ -14,8 +14,12 @@ use confab_tests::fake_gateways::{
 use crate::helpers::{Session, TestApp, expect_error, expect_status, spawn_app_with};
 
 /// Gateways that do not answer are given up on after two seconds.
+/// Where gateways are told to call back (the tests deliver notifies themselves).
+pub(crate) const PUBLIC_URL: &str = "https://shop.confab.test";
+
 pub(crate) fn payment_settings(settings: &mut Settings) {
     settings.payments.gateway_timeout_secs = 2;
+    settings.server.public_url = PUBLIC_URL.into();
 }
 
 pub(crate) async fn payments_app() -> TestApp {

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use confab_tests::soak::{Plan, World};
 
-use crate::chats::app;
 use crate::fake_upstream::FakeUpstream;
 
 /// Seconds of load (`CONFAB_SOAK_SECS` to change).
@@ -21,7 +20,12 @@ fn soak_secs() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_two_clients_over_every_writing_route_keep_every_invariant() {
-    let app = app().await;
+    let app = crate::helpers::spawn_app_with(|settings| {
+        crate::chats::chat_settings(settings);
+        // The soak buys through a payment channel; the link is never followed.
+        settings.server.public_url = crate::payments::PUBLIC_URL.into();
+    })
+    .await;
     let fake = FakeUpstream::start().await;
     let plan = Plan {
         clients: 32,

@@ -36,6 +36,8 @@ async fn soak(secs: u64, clients: usize) -> Result<bool, Box<dyn std::error::Err
     settings.server.port = 0;
     settings.data.dir = data_dir.clone();
     settings.log.level = "warn".into();
+    // The soak buys through a payment channel, which needs one; the link is never followed.
+    settings.server.public_url = "https://shop.confab.test".into();
     if let Ok(url) = std::env::var("CONFAB_SOAK_DATABASE_URL") {
         settings.database.url = url.into();
     }

@@ -182,8 +182,48 @@ fn seal(secret_box: &SecretBox, secrets: &Value) -> Result<String, PaymentsError
     Ok(secret_box.seal(SECRET_PURPOSE, &secrets.to_string())?)
 }
 
+impl crate::Payments {
+    /// Adds a channel after the gateway's own check of its settings and secrets; an enabled
+    /// one needs `server.public_url` (its notify URLs are built on it).
+    pub async fn create_channel(
+        &self,
+        db: &impl ConnectionTrait,
+        new: NewChannel,
+        now: DateTime<Utc>,
+    ) -> Result<Channel, PaymentsError> {
+        if new.enabled.unwrap_or(true) {
+            self.public_url()?;
+        }
+        create(db, self.secret_box(), new, now).await
+    }
+
+    /// Changes a channel (see [`update`]); one left enabled needs `server.public_url`.
+    pub async fn update_channel(
+        &self,
+        db: &impl ConnectionTrait,
+        id: i64,
+        patch: ChannelPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Channel, PaymentsError> {
+        if patch.enabled.unwrap_or(find(db, id).await?.enabled) {
+            self.public_url()?;
+        }
+        update(db, self.secret_box(), id, patch, now).await
+    }
+}
+
+/// Whether any channel takes orders.
+pub(crate) async fn any_enabled(db: &impl ConnectionTrait) -> Result<bool, PaymentsError> {
+    Ok(payment_channel::Entity::find()
+        .filter(payment_channel::Column::DeletedAt.is_null())
+        .filter(payment_channel::Column::Enabled.eq(true))
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// Adds a channel after the gateway's own check of its settings and secrets.
-pub async fn create(
+async fn create(
     db: &impl ConnectionTrait,
     secret_box: &SecretBox,
     new: NewChannel,
@@ -232,7 +272,7 @@ pub async fn get(
 }
 
 /// Changes a channel; the result is checked as a whole, as on creation.
-pub async fn update(
+async fn update(
     db: &impl ConnectionTrait,
     secret_box: &SecretBox,
     id: i64,

@@ -22,6 +22,11 @@ pub enum PaymentsError {
     ProductUnavailable,
     #[error("{0}")]
     ChannelUnavailable(String),
+    /// Gateways need a notify URL, and Confab builds it only from `server.public_url`.
+    #[error(
+        "payments need server.public_url (the address gateways call back at, e.g. https://chat.example.com); set it and restart"
+    )]
+    NoPublicUrl,
     #[error("this product may be bought at most {0} times per account")]
     PurchaseLimitReached(i32),
     #[error("a higher tier ({0}) is active; these days cannot be bought now")]
@@ -60,7 +65,9 @@ impl ErrorCode for PaymentsError {
             | PaymentsError::OrderNotFound => Code::NotFound,
             PaymentsError::InvalidField(..) | PaymentsError::Invalid(..) => Code::InvalidRequest,
             PaymentsError::ProductUnavailable => Code::ProductUnavailable,
-            PaymentsError::ChannelUnavailable(_) => Code::ChannelUnavailable,
+            PaymentsError::ChannelUnavailable(_) | PaymentsError::NoPublicUrl => {
+                Code::ChannelUnavailable
+            }
             PaymentsError::PurchaseLimitReached(_) => Code::PurchaseLimitReached,
             PaymentsError::HigherTierActive(_) => Code::Conflict,
             PaymentsError::NotRefundable(_) => Code::OrderNotRefundable,

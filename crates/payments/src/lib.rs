@@ -30,6 +30,7 @@ pub struct Payments {
     http: reqwest::Client,
     gateway_timeout: Duration,
     order_ttl: chrono::Duration,
+    public_url: Option<String>,
 }
 
 /// How [`Payments`] is set up.
@@ -39,6 +40,9 @@ pub struct PaymentsConfig {
     pub gateway_timeout: Duration,
     /// An unpaid order expires this long after it was made.
     pub order_ttl: Duration,
+    /// `server.public_url`: where gateways call back (notify URLs are built on it, never on a
+    /// request's Host header). `None`: no channel may take orders.
+    pub public_url: Option<String>,
 }
 
 impl Payments {
@@ -55,7 +59,28 @@ impl Payments {
             gateway_timeout: config.gateway_timeout,
             order_ttl: chrono::Duration::from_std(config.order_ttl)
                 .unwrap_or(chrono::Duration::minutes(15)),
+            public_url: config
+                .public_url
+                .as_deref()
+                .map(|url| url.trim_end_matches('/').to_owned())
+                .filter(|url| !url.is_empty()),
         })
+    }
+
+    /// Where gateways call back; payments cannot work without it.
+    pub(crate) fn public_url(&self) -> Result<&str, PaymentsError> {
+        self.public_url.as_deref().ok_or(PaymentsError::NoPublicUrl)
+    }
+
+    /// Refuses to start a server that has enabled channels but no `server.public_url`.
+    pub async fn check_public_url(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+    ) -> Result<(), PaymentsError> {
+        if self.public_url.is_none() && channels::any_enabled(db).await? {
+            return Err(PaymentsError::NoPublicUrl);
+        }
+        Ok(())
     }
 
     /// The box channel secrets are sealed with.

@@ -157,13 +157,11 @@ pub struct NewOrder {
     pub quantity: Option<i32>,
 }
 
-/// Who orders, and where the gateway should call back.
+/// Who orders.
 #[derive(Debug, Clone)]
 pub struct Checkout {
     /// The buyer.
     pub user_id: i64,
-    /// This server's public base URL (`https://example.com`), for the notify URL.
-    pub public_base: String,
     /// The buyer's address (WeChat and Epay want it).
     pub client_ip: Option<String>,
 }
@@ -337,6 +335,7 @@ impl Payments {
         new: NewOrder,
         now: DateTime<Utc>,
     ) -> Result<Order, PaymentsError> {
+        let public_url = self.public_url()?;
         let (product, amount_cents, grant_amount) =
             check_product(db, checkout.user_id, &new, now).await?;
         let (channel, pay_type) = pick_channel(db, &new).await?;
@@ -355,11 +354,7 @@ impl Payments {
             amount_cents,
             currency: product.currency.clone(),
             pay_type: pay_type.clone(),
-            notify_url: format!(
-                "{}/api/v1/payments/{}/notify",
-                checkout.public_base.trim_end_matches('/'),
-                channel.id
-            ),
+            notify_url: format!("{public_url}/api/v1/payments/{}/notify", channel.id),
             return_url: None,
             client_ip: checkout.client_ip.clone(),
             expires_at,

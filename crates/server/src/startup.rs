@@ -67,6 +67,22 @@ pub enum StartupError {
     },
 }
 
+/// What stored files' links start with: `server.public_url`; else this listener's own address
+/// when clients can use it (a specific host, as in the zero-config start); else nothing (links
+/// relative to the API). Never a request's Host header.
+fn file_base(settings: &Settings, port: u16) -> String {
+    let public = settings.server.public_url.trim_end_matches('/');
+    if !public.is_empty() {
+        return public.to_owned();
+    }
+    match settings.server.host.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_unspecified() => String::new(),
+        Ok(std::net::IpAddr::V6(ip)) => format!("http://[{ip}]:{port}"),
+        Ok(ip) => format!("http://{ip}:{port}"),
+        Err(_) => format!("http://{}:{port}", settings.server.host),
+    }
+}
+
 pub struct Application {
     server: Server,
     port: u16,
@@ -133,8 +149,10 @@ impl Application {
             &PaymentsConfig {
                 gateway_timeout: Duration::from_secs(settings.payments.gateway_timeout_secs),
                 order_ttl: Duration::from_secs(settings.payments.order_ttl_secs),
+                public_url: Some(settings.server.public_url.clone()),
             },
         )?);
+        payments.check_public_url(&db).await?;
         spawn_reconciler(payments.clone(), db.clone(), &settings);
         // Off the async workers: building the token encoding is ~100 ms of CPU.
         drop(tokio::task::spawn_blocking(confab_chats::tokens::warm_up));
@@ -175,8 +193,7 @@ impl Application {
             relay: relay.clone(),
             payments,
             files,
-            public_url: Some(settings.server.public_url.trim_end_matches('/').to_owned())
-                .filter(|url| !url.is_empty()),
+            file_base: file_base(&settings, port),
             trust_forwarded_for: settings.server.trust_forwarded_for,
             sse_keepalive: Duration::from_millis(settings.server.sse_keepalive_ms),
             redemption_failures: sharing.redemption_failures.clone(),

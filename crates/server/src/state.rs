@@ -17,8 +17,8 @@ pub struct AppState {
     pub relay: Arc<Relay>,
     pub payments: Arc<Payments>,
     pub files: FileStore,
-    /// Where clients reach this server (image URLs); `None`: from each request's Host.
-    pub public_url: Option<String>,
+    /// What stored files' links start with (from configuration only; empty: relative links).
+    pub file_base: String,
     pub trust_forwarded_for: bool,
     /// How long an event stream may stay silent before a `: ping` comment is written.
     pub sse_keepalive: std::time::Duration,

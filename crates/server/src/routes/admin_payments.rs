@@ -157,19 +157,17 @@ pub async fn list_channels(
     responses(
         (status = 201, description = "Created", body = Channel),
         (status = 400, description = "`invalid_request`: a missing or bad setting or secret (see `param`)", body = ErrorBody),
-        (status = 403, description = "`forbidden`", body = ErrorBody)))]
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 409, description = "`channel_unavailable`: an enabled channel needs `server.public_url`", body = ErrorBody)))]
 pub async fn create_channel(
     state: web::Data<AppState>,
     _admin: Admin,
     body: Json<NewChannel>,
 ) -> Result<HttpResponse, ApiError> {
-    let channel = channels::create(
-        &state.db,
-        state.payments.secret_box(),
-        body.into_inner(),
-        Utc::now(),
-    )
-    .await?;
+    let channel = state
+        .payments
+        .create_channel(&state.db, body.into_inner(), Utc::now())
+        .await?;
     Ok(HttpResponse::Created().json(channel))
 }
 
@@ -194,21 +192,18 @@ pub async fn get_channel(
     params(("id" = i64, Path,)), request_body = ChannelPatch, responses(
         (status = 200, description = "Changed", body = Channel),
         (status = 400, description = "`invalid_request` (see `param`)", body = ErrorBody),
-        (status = 404, description = "`not_found`", body = ErrorBody)))]
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`channel_unavailable`: an enabled channel needs `server.public_url`", body = ErrorBody)))]
 pub async fn update_channel(
     state: web::Data<AppState>,
     _admin: Admin,
     id: web::Path<i64>,
     body: Json<ChannelPatch>,
 ) -> Result<web::Json<Channel>, ApiError> {
-    let channel = channels::update(
-        &state.db,
-        state.payments.secret_box(),
-        id.into_inner(),
-        body.into_inner(),
-        Utc::now(),
-    )
-    .await?;
+    let channel = state
+        .payments
+        .update_channel(&state.db, id.into_inner(), body.into_inner(), Utc::now())
+        .await?;
     Ok(web::Json(channel))
 }
 

@@ -112,31 +112,6 @@ pub struct EditForm {
     response_format: Option<ResponseFormat>,
 }
 
-/// The address clients reach this server at: configured, or read from the request (forwarded
-/// headers only when they are trusted).
-pub fn base_url(state: &AppState, req: &HttpRequest) -> String {
-    if let Some(url) = &state.public_url {
-        return url.clone();
-    }
-    if state.trust_forwarded_for {
-        let info = req.connection_info();
-        return format!("{}://{}", info.scheme(), info.host());
-    }
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(ToString::to_string))
-        .unwrap_or_else(|| req.app_config().host().to_owned());
-    let scheme = if req.app_config().secure() {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{host}")
-}
-
 fn view(images: Images, base: &str) -> ImagesView {
     let count = u32::try_from(images.images.len()).unwrap_or(u32::MAX);
     ImagesView {
@@ -176,7 +151,6 @@ fn view(images: Images, base: &str) -> ImagesView {
         (status = 504, description = "`upstream_timeout`", body = ErrorBody)))]
 pub async fn generations(
     state: web::Data<AppState>,
-    req: HttpRequest,
     caller: Consumer,
     body: Json<GenerateImages>,
 ) -> Result<HttpResponse, ApiError> {
@@ -188,7 +162,7 @@ pub async fn generations(
         body.into_inner(),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(view(images, &base_url(&state, &req))))
+    Ok(HttpResponse::Ok().json(view(images, &state.file_base)))
 }
 
 /// Rejects a body that cannot fit before reading it.
@@ -270,7 +244,7 @@ pub async fn edits(
         response_format,
     };
     let images = images::edit(&state.relay, &state.files, caller.usage(), request).await?;
-    Ok(HttpResponse::Ok().json(view(images, &base_url(&state, &req))))
+    Ok(HttpResponse::Ok().json(view(images, &state.file_base)))
 }
 
 /// Upload an image (PNG, JPEG or WebP, told by its content; at most `files.max_upload_bytes`)
@@ -312,7 +286,7 @@ pub async fn upload(
         )
         .await?;
     Ok(HttpResponse::Created().json(UploadView {
-        url: format!("{}{}", base_url(&state, &req), file.path),
+        url: format!("{}{}", state.file_base, file.path),
         file,
     }))
 }

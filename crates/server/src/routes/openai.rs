@@ -1,7 +1,7 @@
 //! The OpenAI-compatible API: OpenAI's paths, request and response shapes, stream framing
 //! (`data: {chunk}` ... `data: [DONE]`) and error format, so the official SDKs work unchanged.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use confab_chats::completions::{self, CompletionEvent};
 use confab_chats::images::GenerateImages;
 use confab_credits::tiers;
@@ -11,7 +11,6 @@ use serde_json::{Map, Value};
 use crate::auth::Consumer;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
-use crate::routes::images;
 use crate::routes::openai_types::{
     AssistantMessage, ChatCompletion, ChatCompletionEvent, ChatCompletionRequest, CompletionChoice,
     CompletionUsage, OpenAiImage, OpenAiImages, OpenAiModel, OpenAiModelList,
@@ -236,7 +235,6 @@ pub async fn model(
         (status = 504, description = "`upstream_timeout`", body = ErrorBody)))]
 pub async fn image_generations(
     state: web::Data<AppState>,
-    req: HttpRequest,
     caller: Consumer,
     body: Json<GenerateImages>,
 ) -> Result<HttpResponse, ApiError> {
@@ -248,7 +246,7 @@ pub async fn image_generations(
         body.into_inner(),
     )
     .await?;
-    let base = images::base_url(&state, &req);
+    let base = &state.file_base;
     let data: Vec<OpenAiImage> = images
         .images
         .into_iter()

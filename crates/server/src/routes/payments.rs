@@ -15,7 +15,6 @@ use crate::auth::{Caller, Client};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Query};
 use crate::routes::chats::PageQuery;
-use crate::routes::images::base_url;
 use crate::routes::views::page_schema;
 use crate::state::AppState;
 
@@ -74,12 +73,10 @@ pub async fn create_order(
     state: web::Data<AppState>,
     Caller(principal): Caller,
     Client(client): Client,
-    req: HttpRequest,
     body: Json<NewOrder>,
 ) -> Result<HttpResponse, ApiError> {
     let checkout = Checkout {
         user_id: principal.user.id,
-        public_base: base_url(&state, &req),
         client_ip: client.ip,
     };
     let order = state
