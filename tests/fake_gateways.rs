@@ -514,6 +514,16 @@ impl FakeGateway {
             .clone()
     }
 
+    /// Gives an order the trade number `trade_no` (what a notify for it then carries).
+    pub fn set_trade_no(&self, out_trade_no: &str, trade_no: &str) {
+        let mut state = self.inner.lock();
+        let order = state
+            .orders
+            .get_mut(out_trade_no)
+            .unwrap_or_else(|| panic!("fake gateway: no order {out_trade_no}"));
+        order.trade_no = Some(trade_no.to_owned());
+    }
+
     /// Marks an order closed/expired at the gateway.
     pub fn mark_closed(&self, out_trade_no: &str) {
         let mut state = self.inner.lock();

@@ -505,3 +505,65 @@ async fn channels_refuse_currencies_they_cannot_take_and_limits_count_units() {
     )
     .await;
 }
+
+/// The export as a spreadsheet would open it: a gateway's trade number or a title that would
+/// run as a formula (also behind a tab) is neutralised, and an export longer than one database
+/// batch (1,000 orders) comes whole, newest first.
+#[tokio::test]
+async fn the_order_export_neutralises_formulas_and_streams_every_order() {
+    let app = payments_app().await;
+    let admin = app.setup_admin().await;
+    let user = app.user("exported").await;
+    let epay = FakeEpay::start().await;
+    let channel = create_channel(&app, &admin, "epay", &["alipay"], epay.channel_config()).await;
+    let product = create_product(
+        &app,
+        &admin,
+        json!({"title": "=HYPERLINK(\"http://evil.example\")", "price_cents": 100,
+               "grant_kind": "credits", "grant_amount": 1}),
+    )
+    .await;
+    let body = json!({"product_id": product["id"], "channel_id": channel["id"]});
+    let mut made = Vec::new();
+    for chunk in 0..21 {
+        let orders =
+            futures_util::future::join_all((0..50).map(|_| order(&app, &user, body.clone())));
+        made.extend(orders.await);
+        assert_eq!(made.len(), (chunk + 1) * 50);
+    }
+    // Paid, with a trade number that hides a formula behind a tab.
+    let paid = made.iter().max_by_key(|o| o["id"].as_i64().unwrap()).unwrap();
+    epay.set_trade_no(no(paid), "\t=1+2");
+    let notify = epay.pay(no(paid));
+    assert_eq!(send(&app, &channel, &notify).await.0, StatusCode::OK);
+
+    let response = app
+        .get("/api/v1/admin/orders/export", Some(&admin.access))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let csv = response.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 1050, "header and every order");
+    assert!(lines[0].starts_with("id,out_trade_no,"));
+    let ids: Vec<i64> = lines[1..]
+        .iter()
+        .map(|line| line.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        ids.windows(2).all(|pair| pair[0] > pair[1]),
+        "newest first, no repeats"
+    );
+    assert!(
+        lines[1].contains(no(paid)) && lines[1].contains(",paid,"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].contains(",'\t=1+2,"), "{:?}", lines[1]);
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|line| line.contains(",\"'=HYPERLINK(\"\"http://evil.example\"\")\",")),
+        "{:?}",
+        lines[1]
+    );
+}

@@ -4,6 +4,7 @@
 pub mod changes;
 pub mod clock;
 pub mod crypto;
+pub mod csv;
 pub mod error;
 pub mod generation;
 pub mod limiter;

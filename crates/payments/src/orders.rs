@@ -495,63 +495,80 @@ pub async fn get_any(db: &impl ConnectionTrait, id: i64) -> Result<AdminOrder, P
 /// At most this many orders in one export.
 pub const MAX_EXPORT: u64 = 100_000;
 
-/// One CSV field: quoted when it must be, and never read as a formula by a spreadsheet.
-fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
+/// The export's header line.
+const CSV_HEADER: &str = "id,out_trade_no,user_id,product_id,title,channel_id,pay_type,quantity,\
+    amount_cents,currency,status,trade_no,created_at,paid_at,refunded_cents,credits_taken_back,\
+    credits_unrecovered\n";
+
+/// Orders read from the database per step of an export.
+const EXPORT_BATCH: u64 = 1_000;
+
+/// The orders matching `filter`, newest first (at most [`MAX_EXPORT`]), as CSV with a header
+/// line: a stream of chunks read from the database a batch at a time, so an export of any size
+/// holds one batch in memory. Cells a spreadsheet would run are neutralised
+/// ([`confab_core::csv`]).
+pub fn export_csv<C>(
+    db: C,
+    filter: OrderFilter,
+) -> impl futures_util::Stream<Item = Result<String, PaymentsError>> + Send + 'static
+where
+    C: ConnectionTrait + Send + Sync + 'static,
+{
+    let start = (db, filter, Some(i64::MAX), 0u64, true);
+    futures_util::stream::try_unfold(start, |(db, filter, before, sent, first)| async move {
+        let Some(before) = before.filter(|_| sent < MAX_EXPORT) else {
+            return Ok(None);
+        };
+        let rows = filtered(&filter)
+            .filter(payment_order::Column::Id.lt(before))
+            .limit(EXPORT_BATCH.min(MAX_EXPORT - sent))
+            .all(&db)
+            .await?;
+        let mut chunk = String::with_capacity(rows.len() * 160 + CSV_HEADER.len());
+        if first {
+            chunk.push_str(CSV_HEADER);
+        }
+        let next = (rows.len() as u64 == EXPORT_BATCH).then(|| rows.last().map(|r| r.id));
+        let count = rows.len() as u64;
+        for row in rows {
+            csv_line(&mut chunk, AdminOrder::from_row(row, None));
+        }
+        if count == 0 && !first {
+            return Ok(None);
+        }
+        Ok(Some((
+            chunk,
+            (db, filter, next.flatten(), sent + count, false),
+        )))
+    })
 }
 
-/// The orders matching `filter`, newest first, as CSV with a header line.
-pub async fn export_csv(
-    db: &impl ConnectionTrait,
-    filter: &OrderFilter,
-) -> Result<String, PaymentsError> {
-    let rows = filtered(filter).limit(MAX_EXPORT).all(db).await?;
-    let mut csv = String::from(
-        "id,out_trade_no,user_id,product_id,title,channel_id,pay_type,quantity,amount_cents,\
-         currency,status,trade_no,created_at,paid_at,refunded_cents,credits_taken_back,\
-         credits_unrecovered\n",
-    );
-    for row in rows {
-        let order = AdminOrder::from_row(row, None);
-        let status = serde_json::to_value(order.order.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let fields = [
+fn csv_line(out: &mut String, order: AdminOrder) {
+    let status = serde_json::to_value(order.order.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let paid_at = order.order.paid_at.map(|at| at.to_rfc3339());
+    confab_core::csv::push_line(
+        out,
+        &[
             order.order.id.to_string(),
-            order.order.out_trade_no.clone(),
+            order.order.out_trade_no,
             order.user_id.to_string(),
             order.order.product_id.to_string(),
-            order.order.title.clone(),
+            order.order.title,
             order.order.channel_id.to_string(),
-            order.order.pay_type.clone(),
+            order.order.pay_type,
             order.order.quantity.to_string(),
             order.order.amount_cents.to_string(),
-            order.order.currency.clone(),
+            order.order.currency,
             status,
-            order.trade_no.clone().unwrap_or_default(),
+            order.trade_no.unwrap_or_default(),
             order.order.created_at.to_rfc3339(),
-            order
-                .order
-                .paid_at
-                .map(|at| at.to_rfc3339())
-                .unwrap_or_default(),
+            paid_at.unwrap_or_default(),
             order.order.refunded_cents.to_string(),
             order.credits_taken_back.to_string(),
             order.credits_unrecovered.to_string(),
-        ];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        csv.push_str(&line.join(","));
-        csv.push('\n');
-    }
-    Ok(csv)
+        ],
+    );
 }

@@ -8,6 +8,7 @@ use confab_payments::orders::{self, AdminOrder, OrderFilter};
 use confab_payments::products::{self, NewProduct, Product, ProductPatch};
 use confab_payments::refunds::{NewRefund, RefundAsk, Refunded};
 use confab_store::entity::payment_order::OrderStatus;
+use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -266,8 +267,13 @@ pub async fn export_orders(
     _admin: Admin,
     query: Query<AdminOrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = query.filter();
-    let csv = orders::export_csv(&state.db, &filter).await?;
+    let rows = orders::export_csv(state.db.clone(), query.filter()).map(|chunk| {
+        chunk.map(bytes::Bytes::from).map_err(|error| {
+            // The head is sent: the client sees the body cut short.
+            tracing::error!(%error, "order export failed part-way");
+            std::io::Error::other("the export could not be read")
+        })
+    });
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
@@ -277,7 +283,7 @@ pub async fn export_orders(
                 Utc::now().format("%Y%m%d%H%M%S")
             ),
         ))
-        .body(csv))
+        .streaming(rows))
 }
 
 /// Refund part or all of a paid order at its gateway; then the credits (or tier days) the

@@ -198,11 +198,9 @@ fn to_csv(created: &CreatedBatch) -> String {
     let kind = batch.kind.as_str();
     let mut out = String::with_capacity(created.codes.len() * 64 + 64);
     out.push_str("code,kind,amount,expires_at,batch_id\n");
+    let (amount, batch_id) = (batch.amount.to_string(), batch.id.to_string());
     for code in &created.codes {
-        out.push_str(&format!(
-            "{code},{kind},{},{expires},{}\n",
-            batch.amount, batch.id
-        ));
+        confab_core::csv::push_line(&mut out, &[code, kind, &amount, &expires, &batch_id]);
     }
     out
 }
