@@ -83,6 +83,8 @@ async fn sigterm_lets_every_request_holding_credits_finish_and_settles_what_it_c
         model_on_own_fake(&app, &admin, "dall-e-3", "image", Behavior::Delay(pause)).await;
     let talker = model_on_own_fake(&app, &admin, "talker", "chat", Behavior::Delay(pause)).await;
     let hung = model_on_own_fake(&app, &admin, "hung", "chat", Behavior::Hang).await;
+    let stalled = Behavior::HangAfterChunks(1);
+    let _stalled = model_on_own_fake(&app, &admin, "stalled", "chat", stalled).await;
     let user = app.funded_user(&admin, "drained", 100_000).await;
     let chat = expect_status(
         app.post(
@@ -124,6 +126,23 @@ async fn sigterm_lets_every_request_holding_credits_finish_and_settles_what_it_c
             .send(),
     );
     let cut = tokio::spawn(completion(&app, &user, "hung", false).send());
+    let mut stalled = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&user.access)
+        .json(
+            &json!({"model": "stalled", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "tell me a story"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut stalled_seen = String::new();
+    while stalled_seen.matches("\"content\"").count() < 2 {
+        stalled_seen.push_str(&String::from_utf8_lossy(
+            &stalled.chunk().await.unwrap().unwrap(),
+        ));
+    }
     for fake in [&slow, &painter, &talker, &hung] {
         until_hit(fake).await;
     }
@@ -156,6 +175,25 @@ async fn sigterm_lets_every_request_holding_credits_finish_and_settles_what_it_c
     // Past it: cut, and told to try again (elsewhere).
     let cut = cut.await.unwrap().unwrap();
     expect_error(cut, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+    // A stream cut there: its usage (it is charged), then the error, and no [DONE].
+    while let Some(chunk) = stalled.chunk().await.unwrap() {
+        stalled_seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let frames = crate::cut_streams::data_frames(&stalled_seen);
+    let n = frames.len();
+    assert_eq!(
+        frames[n - 1]["error"]["code"],
+        "service_unavailable",
+        "{stalled_seen}"
+    );
+    assert!(
+        frames[n - 2]["usage"]["completion_tokens"]
+            .as_i64()
+            .unwrap()
+            > 0,
+        "{stalled_seen}"
+    );
+    assert!(!stalled_seen.contains("[DONE]"), "{stalled_seen}");
     let exited = tokio::time::timeout(Duration::from_secs(20), server.wait())
         .await
         .expect("the server exits after draining")
@@ -170,11 +208,19 @@ async fn sigterm_lets_every_request_holding_credits_finish_and_settles_what_it_c
         records.iter().all(|r| r["cost"].as_i64().unwrap() > 0),
         "{records:?}"
     );
+    let interrupted = usage_records(&app, &admin, "model=stalled", 1).await;
+    assert_eq!(interrupted[0]["status"], "interrupted");
+    let charged_stalled = interrupted[0]["cost"].as_i64().unwrap();
+    assert!(charged_stalled > 0);
     let failed = usage_records(&app, &admin, "model=hung", 1).await;
     assert_eq!(failed[0]["status"], "failed");
     assert_eq!(failed[0]["error_code"], "service_unavailable");
     assert_eq!(failed[0]["cost"], 0);
-    let charged: i64 = records.iter().map(|r| r["cost"].as_i64().unwrap()).sum();
+    let charged: i64 = records
+        .iter()
+        .map(|r| r["cost"].as_i64().unwrap())
+        .sum::<i64>()
+        + charged_stalled;
     let credits = expect_status(
         app.get("/api/v1/credits", Some(&user.access)).await,
         StatusCode::OK,

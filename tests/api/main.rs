@@ -15,6 +15,7 @@ mod cluster;
 mod cors;
 mod crash;
 mod credits;
+mod cut_streams;
 mod drain;
 mod errors;
 mod headers;

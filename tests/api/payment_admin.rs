@@ -532,7 +532,10 @@ async fn the_order_export_neutralises_formulas_and_streams_every_order() {
         assert_eq!(made.len(), (chunk + 1) * 50);
     }
     // Paid, with a trade number that hides a formula behind a tab.
-    let paid = made.iter().max_by_key(|o| o["id"].as_i64().unwrap()).unwrap();
+    let paid = made
+        .iter()
+        .max_by_key(|o| o["id"].as_i64().unwrap())
+        .unwrap();
     epay.set_trade_no(no(paid), "\t=1+2");
     let notify = epay.pay(no(paid));
     assert_eq!(send(&app, &channel, &notify).await.0, StatusCode::OK);

@@ -14,7 +14,7 @@ use crate::catalog::{Modality, ModelView};
 use crate::error::upstream_message;
 pub use crate::metering::Caller;
 use crate::metering::{Billing, Record, admit, hold, record, record_failure, worst_case};
-use crate::relay::{Relay, elapsed_ms};
+use crate::relay::{Relay, Relayed, elapsed_ms};
 use crate::{ChatsError, tokens};
 
 /// A parsed `/v1/chat/completions` body.
@@ -340,6 +340,9 @@ async fn start_streaming(
     // The task keeps the request's span, so its log lines carry the request id.
     tokio::spawn(
         async move {
+            // Deltas go out as they come; how the answer ended (its finish and usage, or why
+            // it was cut) follows only once its charge is written, so an answer a client has
+            // whole is charged whatever happens to this process after.
             let relayed = relay
                 .pump(
                     &mut relaying,
@@ -355,30 +358,11 @@ async fn start_streaming(
                             content,
                             tool_calls,
                         }),
-                        ChatEvent::Finish { reason } => Some(CompletionEvent::Finish { reason }),
-                        // Metered either way; shown only to clients that asked for it.
-                        ChatEvent::Usage(usage) => {
-                            include_usage.then_some(CompletionEvent::Usage(usage))
-                        }
+                        ChatEvent::Finish { .. } | ChatEvent::Usage(_) => None,
                     },
                 )
                 .await;
-            let (status, error_code) = match &relayed.failure {
-                Some(error) => {
-                    let _ = sender
-                        .send(CompletionEvent::Error {
-                            code: error.code(),
-                            message: upstream_message(error),
-                        })
-                        .await;
-                    ("failed", Some(error.code()))
-                }
-                None if relayed.interrupted => ("interrupted", None),
-                None => ("complete", None),
-            };
-            // The client has everything: end its stream now rather than after the charge is
-            // written (the charge does not appear in OpenAI's stream).
-            drop(sender);
+            let ending = Ending::of(&relayed);
             record(
                 &relay,
                 billing,
@@ -391,13 +375,75 @@ async fn start_streaming(
                     images: 0,
                     ttft_ms: relayed.ttft_ms,
                     latency_ms: elapsed_ms(started_at),
-                    status,
-                    error_code,
+                    status: ending.status,
+                    error_code: ending.error_code,
                 },
             )
             .await;
+            for event in ending.events(&relayed, include_usage) {
+                if sender.send(event).await.is_err() {
+                    break;
+                }
+            }
         }
         .instrument(tracing::Span::current()),
     );
     Ok(receiver)
+}
+
+/// How a relayed stream ended, for its usage record and its client's last events.
+struct Ending {
+    /// complete | interrupted | failed
+    status: &'static str,
+    error_code: Option<Code>,
+    /// Why the client is told it was cut (none: it was not, or nobody is listening).
+    cut: Option<(Code, String)>,
+}
+
+impl Ending {
+    fn of(relayed: &Relayed) -> Self {
+        match &relayed.failure {
+            Some(error) => Self {
+                status: "failed",
+                error_code: Some(error.code()),
+                cut: Some((error.code(), upstream_message(error))),
+            },
+            None if relayed.stopped => Self {
+                status: "interrupted",
+                error_code: None,
+                cut: Some((
+                    Code::ServiceUnavailable,
+                    "this instance stopped before the answer was complete; what was generated is charged".into(),
+                )),
+            },
+            None => Self {
+                status: if relayed.interrupted {
+                    "interrupted"
+                } else {
+                    "complete"
+                },
+                error_code: None,
+                cut: None,
+            },
+        }
+    }
+
+    /// The client's last events: a complete answer's finish and usage (if asked for); a cut
+    /// one's usage (if asked for: it is charged) and then the error OpenAI's clients raise on.
+    fn events(self, relayed: &Relayed, include_usage: bool) -> Vec<CompletionEvent> {
+        let mut events = Vec::with_capacity(2);
+        if self.cut.is_none() {
+            let reason = relayed.finish_reason.clone();
+            events.push(CompletionEvent::Finish {
+                reason: reason.unwrap_or_else(|| "stop".into()),
+            });
+        }
+        if include_usage {
+            events.push(CompletionEvent::Usage(relayed.usage));
+        }
+        if let Some((code, message)) = self.cut {
+            events.push(CompletionEvent::Error { code, message });
+        }
+        events
+    }
 }

@@ -55,8 +55,12 @@ pub struct Relayed {
     /// As the provider reported it, or estimated when it reported none (interruptions).
     pub usage: Usage,
     pub ttft_ms: Option<u32>,
-    /// The client went away before the end.
+    /// The client went away before the end, or the instance stopped the stream.
     pub interrupted: bool,
+    /// The instance stopped the stream (a drain's grace period ran out), not the client.
+    pub stopped: bool,
+    /// Why the provider said it finished (`stop`, `length`, ...), if it said so.
+    pub finish_reason: Option<String>,
     /// The provider failed after the first event.
     pub failure: Option<ProviderError>,
 }
@@ -260,6 +264,8 @@ impl Relay {
         let mut ttft_ms = None;
         let mut failure = None;
         let mut interrupted = false;
+        let mut stopped = false;
+        let mut finish_reason = None;
         let mut next = first.map(Ok);
         loop {
             let event = match next.take() {
@@ -267,7 +273,7 @@ impl Relay {
                 None => tokio::select! {
                     event = stream.next() => event,
                     () = sender.closed() => { interrupted = true; break; }
-                    () = relaying.stopped() => { interrupted = true; break; }
+                    () = relaying.stopped() => { (interrupted, stopped) = (true, true); break; }
                 },
             };
             let event = match event {
@@ -284,7 +290,7 @@ impl Relay {
                     content.push_str(piece);
                 }
                 ChatEvent::Usage(reported) => usage = Some(*reported),
-                ChatEvent::Finish { .. } => {}
+                ChatEvent::Finish { reason } => finish_reason = Some(reason.clone()),
             }
             if let Some(out) = forward(event)
                 && sender.send(out).await.is_err()
@@ -319,6 +325,8 @@ impl Relay {
             usage,
             ttft_ms,
             interrupted,
+            stopped,
+            finish_reason,
             failure,
         }
     }

@@ -22,23 +22,35 @@ pub fn stream<T: Send + 'static>(
     last: Option<&'static str>,
     keepalive: Duration,
 ) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + 'static {
+    stream_until(receiver, move |item| (frame(item), false), last, keepalive)
+}
+
+/// As [`stream`], but a frame `frame` marks as final (`true`) ends the stream at once, without
+/// `last`: after an error event, OpenAI's streams end without `[DONE]`.
+pub fn stream_until<T: Send + 'static>(
+    receiver: mpsc::Receiver<T>,
+    frame: impl Fn(T) -> (Bytes, bool) + Send + 'static,
+    last: Option<&'static str>,
+    keepalive: Duration,
+) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + 'static {
     futures_util::stream::unfold(
-        (receiver, frame, last),
-        move |(mut receiver, frame, last)| async move {
+        (Some(receiver), frame, last),
+        move |(receiver, frame, last)| async move {
+            let mut receiver = receiver?;
             let Ok(received) = tokio::time::timeout(keepalive, receiver.recv()).await else {
                 return Some((
                     Ok(Bytes::from_static(b": ping\n\n")),
-                    (receiver, frame, last),
+                    (Some(receiver), frame, last),
                 ));
             };
             match received {
-                Some(item) => Some((Ok(frame(item)), (receiver, frame, last))),
-                None => last.map(|text| {
-                    (
-                        Ok(Bytes::from_static(text.as_bytes())),
-                        (receiver, frame, None),
-                    )
-                }),
+                Some(item) => match frame(item) {
+                    (bytes, true) => Some((Ok(bytes), (None, frame, None))),
+                    (bytes, false) => Some((Ok(bytes), (Some(receiver), frame, last))),
+                },
+                None => {
+                    last.map(|text| (Ok(Bytes::from_static(text.as_bytes())), (None, frame, None)))
+                }
             }
         },
     )

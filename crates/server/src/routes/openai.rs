@@ -143,30 +143,40 @@ pub async fn chat_completions(
         })],
         None,
     );
-    let frames = sse::stream(
+    // A stream that was cut ends with its error event, as OpenAI's do (its SDKs raise on it),
+    // not with `[DONE]`.
+    let frames = sse::stream_until(
         receiver,
         move |event| match event {
             CompletionEvent::Delta {
                 content,
                 tool_calls,
-            } => chunk(
-                &[Choice::delta(Delta {
-                    role: None,
-                    content: Some(&content),
-                    tool_calls: tool_calls.as_ref(),
-                })],
-                None,
+            } => (
+                chunk(
+                    &[Choice::delta(Delta {
+                        role: None,
+                        content: Some(&content),
+                        tool_calls: tool_calls.as_ref(),
+                    })],
+                    None,
+                ),
+                false,
             ),
-            CompletionEvent::Finish { reason } => chunk(
-                &[Choice {
-                    finish_reason: Some(&reason),
-                    ..Choice::delta(Delta::default())
-                }],
-                None,
+            CompletionEvent::Finish { reason } => (
+                chunk(
+                    &[Choice {
+                        finish_reason: Some(&reason),
+                        ..Choice::delta(Delta::default())
+                    }],
+                    None,
+                ),
+                false,
             ),
-            CompletionEvent::Usage(usage) => chunk(&[], Some(CompletionUsage::from(usage))),
+            CompletionEvent::Usage(usage) => {
+                (chunk(&[], Some(CompletionUsage::from(usage))), false)
+            }
             CompletionEvent::Error { code, message } => {
-                sse::data(&ErrorBody::new(code, message, None))
+                (sse::data(&ErrorBody::new(code, message, None)), true)
             }
         },
         Some("data: [DONE]\n\n"),
