@@ -439,7 +439,7 @@ async fn login_with_an_emailed_code() {
 
 #[tokio::test]
 async fn a_code_dies_after_five_wrong_guesses() {
-    let app = spawn_app_with(|s| s.auth.login_failures_per_account = 100).await;
+    let app = spawn_app_with(|s| s.auth.login_failures_per_account_and_ip = 100).await;
     app.register("ivan").await;
     let code = app.emailed_code("ivan@example.com", "login").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };

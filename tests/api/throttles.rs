@@ -206,3 +206,70 @@ async fn the_right_code_works_within_the_attempts() {
     expect_status(right, StatusCode::NO_CONTENT).await;
     app.login("patient", "a new passphrase").await;
 }
+
+/// A login from `address` (the server trusts X-Forwarded-For here, as behind its proxy).
+async fn login_from(app: &TestApp, address: &str, password: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(LOGIN))
+        .header("x-forwarded-for", address)
+        .json(&json!({"username": "target", "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Wrong passwords from one address throttle that address on that account, never the owner
+/// elsewhere; only guessing spread over many addresses reaches the account's own ceiling
+/// (12 here, 100 by default), which then refuses the account everywhere.
+#[tokio::test]
+async fn a_guesser_is_throttled_while_the_owner_logs_in_from_elsewhere() {
+    let app = spawn_app_with(|settings| {
+        settings.server.trust_forwarded_for = true;
+        settings.auth.login_failures_per_account = 12;
+    })
+    .await;
+    app.register("target").await;
+    let attacker = "203.0.113.66";
+    let mut statuses = Vec::new();
+    for n in 0..10 {
+        statuses.push(
+            login_from(&app, attacker, &format!("guess {n}"))
+                .await
+                .status(),
+        );
+    }
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((10 - refused, refused), (5, 5), "{statuses:?}");
+    // The attacker's address is refused even the right password; the owner is not.
+    expect_error(
+        login_from(&app, attacker, USER_PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    expect_status(
+        login_from(&app, "198.51.100.7", USER_PASSWORD).await,
+        StatusCode::OK,
+    )
+    .await;
+
+    // Seven more failures from other addresses fill the account's ceiling (5 + 7 = 12).
+    for n in 0..7 {
+        let address = format!("192.0.2.{}", n + 1);
+        expect_error(
+            login_from(&app, &address, "another guess").await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    expect_error(
+        login_from(&app, "198.51.100.7", USER_PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+}

@@ -138,8 +138,9 @@ pub struct AuthSettings {
     pub code_max_attempts: i32,
     pub code_resend_cooldown_secs: i64,
     pub code_requests_per_ip_per_hour: u32,
-    pub login_failures_per_account: u32,
+    pub login_failures_per_account_and_ip: u32,
     pub login_failures_per_ip: u32,
+    pub login_failures_per_account: u32,
     pub login_failure_window_secs: u64,
 }
 
@@ -289,8 +290,14 @@ impl Settings {
                 "auth.code_ttl_secs must be 60 or more and auth.code_max_attempts 1 or more",
             );
         }
-        if self.auth.login_failures_per_account == 0 || self.auth.login_failures_per_ip == 0 {
-            return invalid("auth.login_failures_per_account and _per_ip must be at least 1");
+        let auth = &self.auth;
+        if auth.login_failures_per_account_and_ip == 0
+            || auth.login_failures_per_ip == 0
+            || auth.login_failures_per_account == 0
+        {
+            return invalid(
+                "auth.login_failures_per_account_and_ip, _per_ip and _per_account must be at least 1",
+            );
         }
         let master_key = self.secrets.master_key.expose_secret();
         if !master_key.is_empty() && confab_core::SecretBox::from_hex(master_key).is_err() {

@@ -273,7 +273,7 @@ impl Accounts {
         self.limiter
             .attempt(
                 &account_key,
-                self.config.login_failures_per_account,
+                self.config.login_failures_per_account_and_ip,
                 self.config.login_failure_window,
             )
             .await?;
@@ -448,36 +448,46 @@ impl Accounts {
         .map_err(|err| UsersError::from_unique(err, UsersError::UsernameTaken))
     }
 
-    /// Counts a login attempt per IP, then per account, before any credential is checked;
-    /// refused (429) once either is full. An account refused gives its IP attempt back.
+    /// Counts a login attempt per address, per account and address, and per account, before
+    /// any credential is checked; refused (429) once any is full, giving back what it counted.
     async fn reserve_login(
         &self,
         client: &ClientInfo,
         account_key: String,
     ) -> Result<LoginReservation, UsersError> {
-        let window = self.config.login_failure_window;
-        let ip_key = format!("login:ip:{}", client.ip.as_deref().unwrap_or("unknown"));
-        self.limiter
-            .attempt(&ip_key, self.config.login_failures_per_ip, window)
-            .await?;
-        let per_account = self.config.login_failures_per_account;
-        if let Err(refusal) = self
-            .limiter
-            .attempt(&account_key, per_account, window)
-            .await
-        {
-            self.limiter.release(&ip_key).await;
-            return Err(refusal.into());
-        }
-        Ok(LoginReservation {
-            ip_key,
+        let address = client.ip.as_deref().unwrap_or("unknown");
+        let reservation = LoginReservation {
+            ip_key: format!("login:ip:{address}"),
+            pair_key: format!("{account_key}:ip:{address}"),
             account_key,
-        })
+        };
+        let limits = [
+            (&reservation.ip_key, self.config.login_failures_per_ip),
+            (
+                &reservation.pair_key,
+                self.config.login_failures_per_account_and_ip,
+            ),
+            (
+                &reservation.account_key,
+                self.config.login_failures_per_account,
+            ),
+        ];
+        let window = self.config.login_failure_window;
+        for (counted, (key, limit)) in limits.iter().enumerate() {
+            if let Err(refusal) = self.limiter.attempt(key, *limit, window).await {
+                for (key, _) in &limits[..counted] {
+                    self.limiter.release(key).await;
+                }
+                return Err(refusal.into());
+            }
+        }
+        Ok(reservation)
     }
 
-    /// A wrong credential keeps its attempts counted; a login gives them back and starts the
-    /// account's count over; anything else (a disabled account, a database error) was not a
-    /// guess, so its attempts are given back.
+    /// A wrong credential keeps its attempts counted; a login gives them back and starts its
+    /// address's count for the account over (not the account's ceiling: an owner logging in
+    /// does not reset what guessers elsewhere have used); anything else (a disabled account, a
+    /// database error) was not a guess, so its attempts are given back.
     async fn settle_login<T>(
         &self,
         reservation: &LoginReservation,
@@ -487,10 +497,12 @@ impl Accounts {
             Err(UsersError::InvalidCredentials | UsersError::InvalidCode) => {}
             Ok(_) => {
                 self.limiter.release(&reservation.ip_key).await;
-                self.limiter.reset(&reservation.account_key).await;
+                self.limiter.reset(&reservation.pair_key).await;
+                self.limiter.release(&reservation.account_key).await;
             }
             Err(_) => {
                 self.limiter.release(&reservation.ip_key).await;
+                self.limiter.release(&reservation.pair_key).await;
                 self.limiter.release(&reservation.account_key).await;
             }
         }
@@ -500,6 +512,7 @@ impl Accounts {
 /// The login attempts one request has counted.
 struct LoginReservation {
     ip_key: String,
+    pair_key: String,
     account_key: String,
 }
 

@@ -23,8 +23,14 @@ pub struct AuthConfig {
     pub code_max_attempts: i32,
     pub code_resend_cooldown_secs: i64,
     pub code_requests_per_ip_per_hour: u32,
-    pub login_failures_per_account: u32,
+    /// Failed logins to one account from one address in a window: what throttles a guesser
+    /// without touching the owner elsewhere.
+    pub login_failures_per_account_and_ip: u32,
+    /// Failed logins from one address, to any account.
     pub login_failures_per_ip: u32,
+    /// Failed logins to one account from every address together: a ceiling against guessing
+    /// spread over many addresses, set well above the pair limit.
+    pub login_failures_per_account: u32,
     pub login_failure_window: Duration,
     pub site_name: String,
     /// Cache sessions in process (see `auth_cache`): only for a single instance.
@@ -42,8 +48,9 @@ impl Default for AuthConfig {
             code_max_attempts: 5,
             code_resend_cooldown_secs: 60,
             code_requests_per_ip_per_hour: 30,
-            login_failures_per_account: 5,
+            login_failures_per_account_and_ip: 5,
             login_failures_per_ip: 20,
+            login_failures_per_account: 100,
             login_failure_window: Duration::from_secs(15 * 60),
             site_name: "Confab".into(),
             cache_sessions: false,
