@@ -51,6 +51,8 @@ pub enum GatewayBehavior {
     Hang,
     /// Answer this HTTP status (e.g. 500, 503) with the gateway's system-error body.
     Fail(u16),
+    /// Do what was asked, then never answer (the answer is lost on the way back).
+    LoseAnswers,
 }
 
 /// A request Confab sent to a fake.
@@ -404,6 +406,15 @@ async fn handle(req: HttpRequest, body: Bytes, inner: web::Data<Inner>) -> HttpR
                 inner.kind.serve(&inner.url, &mut state, &incoming)
             }
         },
+        GatewayBehavior::LoseAnswers => {
+            if verdict.is_ok() {
+                let mut state = inner.lock();
+                drop(inner.kind.serve(&inner.url, &mut state, &incoming));
+            }
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            }
+        }
     }
 }
 

@@ -27,6 +27,7 @@ mod metering;
 mod metrics;
 mod openai_sdk;
 mod openapi;
+mod order_limits;
 mod payment_admin;
 mod payments;
 mod public_urls;

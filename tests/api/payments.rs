@@ -746,7 +746,7 @@ async fn bad_notifies_are_refused_and_change_nothing() {
 }
 
 #[tokio::test]
-async fn orders_are_private_and_a_failing_gateway_leaves_none_behind() {
+async fn orders_are_private_and_a_failing_gateway_leaves_an_expired_order() {
     let app = payments_app().await;
     let admin = app.setup_admin().await;
     let alice = app.user("alice").await;
@@ -855,12 +855,21 @@ async fn orders_are_private_and_a_failing_gateway_leaves_none_behind() {
         "payment_gateway_error",
     )
     .await;
+    // Stored before the gateway was asked: kept as expired, which counts against no limit.
     let bobs = expect_status(
         app.get("/api/v1/orders", Some(&bob.access)).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(bobs["total"], 0);
+    assert_eq!(bobs["total"], 2);
+    assert!(
+        bobs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["status"] == "expired"),
+        "{bobs}"
+    );
 
     expect_status(
         app.patch(

@@ -1,5 +1,6 @@
-//! Orders: made at the gateway first and stored only once it answered (a gateway that is down
-//! leaves nothing behind), read by their owner (anyone else's is not found) and by admins.
+//! Orders: stored first (counted against the per-user limit in the same transaction), then
+//! made at the gateway, so a crash at any point leaves an order the reconciler can ask about;
+//! read by their owner (anyone else's is not found) and by admins.
 
 use chrono::{DateTime, Utc};
 use confab_core::{Page, PageRequest};
@@ -8,12 +9,12 @@ use confab_store::entity::payment_channel::{self, ChannelKind};
 use confab_store::entity::payment_order::{self, GrantKind, OrderStatus};
 use confab_store::entity::product;
 use confab_store::entity::product::ProductStatus;
-use confab_store::entity::{payment_event, payment_refund};
+use confab_store::entity::{payment_event, payment_refund, user};
 use confab_store::fetch_page;
 use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, Set, TransactionSession, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -327,87 +328,128 @@ pub(crate) fn granted_tier(kind: GrantKind) -> Option<Tier> {
 }
 
 impl Payments {
-    /// Makes the payment at the gateway, then stores the order with what the client shows.
-    pub async fn create_order(
+    /// Stores the order (its units counted against the product's per-user limit in the same
+    /// transaction, the buyer's row locked), then makes the payment at the gateway and adds what
+    /// the client shows. A crash at any point leaves a stored order the reconciler asks the
+    /// gateway about; a gateway that fails answers 502 and its order is expired (closed at the
+    /// gateway where it can be), releasing the units.
+    pub async fn create_order<C>(
         &self,
-        db: &impl ConnectionTrait,
+        db: &C,
         checkout: &Checkout,
         new: NewOrder,
         now: DateTime<Utc>,
-    ) -> Result<Order, PaymentsError> {
+    ) -> Result<Order, PaymentsError>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
         let public_url = self.public_url()?;
-        let (product, amount_cents, grant_amount) =
-            check_product(db, checkout.user_id, &new, now).await?;
         let (channel, pay_type) = pick_channel(db, &new).await?;
-        if !takes_currency(channel.kind, &product.currency) {
-            return Err(PaymentsError::ChannelUnavailable(format!(
-                "this payment channel does not take {}",
-                product.currency
-            )));
-        }
         let gateway = self.gateway(&channel)?;
-        let out_trade_no = new_number("cf", now);
-        let expires_at = now + self.order_ttl;
+        let ask = OrderAsk {
+            user_id: checkout.user_id,
+            new: &new,
+            channel: &channel,
+            pay_type,
+            expires_at: now + self.order_ttl,
+        };
+        let (order, subject) = store_order(db, ask, now).await?;
         let request = PayRequest {
-            out_trade_no: out_trade_no.clone(),
-            subject: product.title.clone(),
-            amount_cents,
-            currency: product.currency.clone(),
-            pay_type: pay_type.clone(),
+            out_trade_no: order.out_trade_no.clone(),
+            subject,
+            amount_cents: order.amount_cents,
+            currency: order.currency.clone(),
+            pay_type: order.pay_type.clone(),
             notify_url: format!("{public_url}/api/v1/payments/{}/notify", channel.id),
             return_url: None,
             client_ip: checkout.client_ip.clone(),
-            expires_at,
+            expires_at: order.expires_at,
         };
-        let action = gateway.create(&request).await?;
-        let unstored = crate::reconcile::OrderRefParts {
-            out_trade_no: &out_trade_no,
-            gateway_ref: action.gateway_ref.clone(),
-            amount_cents,
-            currency: &product.currency,
-        };
-        let row = payment_order::ActiveModel {
-            id: NotSet,
-            out_trade_no: Set(out_trade_no.clone()),
-            user_id: Set(checkout.user_id),
-            product_id: Set(product.id),
-            channel_id: Set(channel.id),
-            pay_type: Set(pay_type),
-            quantity: Set(new.quantity.unwrap_or(1)),
-            amount_cents: Set(amount_cents),
-            currency: Set(product.currency.clone()),
-            product_snapshot: Set(serde_json::json!(crate::products::Product::from(
-                product.clone()
-            ))),
-            grant_kind: Set(product.grant_kind),
-            grant_amount: Set(grant_amount),
-            status: Set(OrderStatus::Pending),
-            trade_no: Set(None),
-            gateway_ref: Set(action.gateway_ref),
-            qr_code: Set(action.qr_code),
-            pay_url: Set(action.pay_url),
-            expires_at: Set(expires_at),
-            paid_at: Set(None),
-            closed_at_gateway: Set(false),
-            refunded_cents: Set(0),
-            credits_taken_back: Set(0),
-            credits_unrecovered: Set(0),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(db)
-        .await;
-        match row {
-            Ok(row) => Ok(row.into()),
+        match gateway.create(&request).await {
+            Ok(action) => {
+                let mut made: payment_order::ActiveModel = order.into();
+                made.gateway_ref = Set(action.gateway_ref);
+                made.qr_code = Set(action.qr_code);
+                made.pay_url = Set(action.pay_url);
+                made.updated_at = Set(now);
+                Ok(made.update(db).await?.into())
+            }
             Err(error) => {
-                // Nobody could be credited for it: close it at the gateway before anyone pays.
-                if let Err(closing) = gateway.close(&unstored.into_ref()).await {
-                    tracing::error!(error = %closing, "an order that could not be stored is still open at its gateway");
-                }
+                // The gateway may have made it all the same (an answer lost on the way).
+                self.expire(db, gateway.as_ref(), &order, now).await?;
                 Err(error.into())
             }
         }
     }
+}
+
+/// What an order is made of before the gateway hears of it.
+struct OrderAsk<'a> {
+    user_id: i64,
+    new: &'a NewOrder,
+    channel: &'a payment_channel::Model,
+    pay_type: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// Checks the product and stores the order in one transaction, with the buyer's row locked
+/// (PostgreSQL; SQLite has one writer), so concurrent orders cannot both pass the per-user
+/// limit. Answers the stored order and the product's title.
+async fn store_order<C>(
+    db: &C,
+    ask: OrderAsk<'_>,
+    now: DateTime<Utc>,
+) -> Result<(payment_order::Model, String), PaymentsError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db.begin().await?;
+    user::Entity::find_by_id(ask.user_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?;
+    let (product, amount_cents, grant_amount) =
+        check_product(&txn, ask.user_id, ask.new, now).await?;
+    if !takes_currency(ask.channel.kind, &product.currency) {
+        return Err(PaymentsError::ChannelUnavailable(format!(
+            "this payment channel does not take {}",
+            product.currency
+        )));
+    }
+    let title = product.title.clone();
+    let row = payment_order::ActiveModel {
+        id: NotSet,
+        out_trade_no: Set(new_number("cf", now)),
+        user_id: Set(ask.user_id),
+        product_id: Set(product.id),
+        channel_id: Set(ask.channel.id),
+        pay_type: Set(ask.pay_type),
+        quantity: Set(ask.new.quantity.unwrap_or(1)),
+        amount_cents: Set(amount_cents),
+        currency: Set(product.currency.clone()),
+        product_snapshot: Set(serde_json::json!(crate::products::Product::from(
+            product.clone()
+        ))),
+        grant_kind: Set(product.grant_kind),
+        grant_amount: Set(grant_amount),
+        status: Set(OrderStatus::Pending),
+        trade_no: Set(None),
+        gateway_ref: Set(None),
+        qr_code: Set(None),
+        pay_url: Set(None),
+        expires_at: Set(ask.expires_at),
+        paid_at: Set(None),
+        closed_at_gateway: Set(false),
+        refunded_cents: Set(0),
+        credits_taken_back: Set(0),
+        credits_unrecovered: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok((row, title))
 }
 
 /// One of the user's orders; anyone else's is not found.

@@ -41,26 +41,6 @@ enum Synced {
     Unchanged,
 }
 
-/// An order not stored yet, as the gateway knows it.
-pub(crate) struct OrderRefParts<'a> {
-    pub out_trade_no: &'a str,
-    pub gateway_ref: Option<String>,
-    pub amount_cents: i64,
-    pub currency: &'a str,
-}
-
-impl OrderRefParts<'_> {
-    pub fn into_ref(self) -> OrderRef {
-        OrderRef {
-            out_trade_no: self.out_trade_no.to_owned(),
-            gateway_ref: self.gateway_ref,
-            trade_no: None,
-            amount_cents: self.amount_cents,
-            currency: self.currency.to_owned(),
-        }
-    }
-}
-
 pub(crate) fn order_ref(order: &payment_order::Model) -> OrderRef {
     OrderRef {
         out_trade_no: order.out_trade_no.clone(),
@@ -214,7 +194,7 @@ impl Payments {
     /// Closes the order at the gateway (so it can no longer be paid), then marks it expired. A
     /// payment that still arrives is honoured; an order the gateway could not close stays on the
     /// reconciler's list for a while.
-    async fn expire(
+    pub(crate) async fn expire(
         &self,
         db: &impl ConnectionTrait,
         gateway: &dyn Gateway,

@@ -68,7 +68,7 @@ pub async fn list_channels(
         (status = 400, description = "`invalid_request` (see `param`)", body = ErrorBody),
         (status = 404, description = "`not_found`: no such product or channel", body = ErrorBody),
         (status = 409, description = "`product_unavailable`, `channel_unavailable`, `purchase_limit_reached`, `conflict` (a higher tier is active)", body = ErrorBody),
-        (status = 502, description = "`payment_gateway_error`: the gateway failed; no order was made", body = ErrorBody)))]
+        (status = 502, description = "`payment_gateway_error`: the gateway failed; the order is kept as expired (its units released)", body = ErrorBody)))]
 pub async fn create_order(
     state: web::Data<AppState>,
     Caller(principal): Caller,
