@@ -69,3 +69,58 @@ async fn a_relayed_request_logs_its_request_id_key_model_status_and_timings() {
     );
     assert_eq!(fields["cost"], 1);
 }
+
+/// A client's broken request (an 80 KB URI) is a warning of bounded length, never an error
+/// carrying what the client sent; in JSON logs and in text logs.
+#[tokio::test]
+async fn a_client_error_is_logged_as_a_short_warning() {
+    for format in ["json", "text"] {
+        let line = broken_request_logged(format).await;
+        assert!(
+            line.chars().count() <= 310,
+            "{format}: {} characters",
+            line.len()
+        );
+        assert!(!line.contains("AAAAAAAAAA"), "{line}");
+        assert!(!line.contains("ERROR"), "{line}");
+        if format == "json" {
+            let entry: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(entry["level"], "WARN", "{line}");
+        } else {
+            assert!(line.contains("WARN"), "{line}");
+        }
+    }
+}
+
+/// The log line a server logging in `format` writes for a request with an 80 KB URI.
+async fn broken_request_logged(format: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = data_dir();
+    let settings = [
+        ("CONFAB__LOG__FORMAT", format),
+        ("CONFAB__LOG__LEVEL", "info"),
+    ];
+    let (_server, port, mut logs) = start_with(&dir, &fresh_database().await, &settings).await;
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!(
+        "GET /api/v1/settings?q={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "A".repeat(80_000)
+    );
+    // The server may answer and close before it has read everything.
+    let _ = socket.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer)).await;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = logs.next_line().await.unwrap() {
+            if line.contains("stream error") {
+                return line;
+            }
+        }
+        panic!("the server's stdout ended");
+    })
+    .await
+    .expect("the broken request is logged within 10 s")
+}
