@@ -193,6 +193,15 @@ pub struct FakeNotify {
 impl FakeNotify {
     /// Sends this notify to `url` (Confab's notify route), appending the query if any.
     pub async fn send(&self, client: &reqwest::Client, url: &str) -> reqwest::Response {
+        self.try_send(client, url).await.unwrap()
+    }
+
+    /// As [`FakeNotify::send`], answering a connection failure instead of panicking.
+    pub async fn try_send(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+    ) -> reqwest::Result<reqwest::Response> {
         let full = if self.query.is_empty() {
             url.to_owned()
         } else if url.contains('?') {
@@ -205,7 +214,7 @@ impl FakeNotify {
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
-        request.body(self.body.clone()).send().await.unwrap()
+        request.body(self.body.clone()).send().await
     }
 
     /// A header of the notify.

@@ -20,6 +20,7 @@ mod drain;
 mod errors;
 mod headers;
 mod images;
+mod kill;
 mod limits;
 mod logs;
 mod messages;
