@@ -534,3 +534,42 @@ async fn repeated_failures_are_answered_with_429() {
     let honest = app.user("honest").await;
     expect_status(redeem(&app, &honest, &good).await, StatusCode::OK).await;
 }
+
+/// The limits are settings: three failures per user here. A redemption that is not a guess (a
+/// code that works, or the redeemer's own retry) is not counted.
+#[tokio::test]
+async fn the_failure_limits_come_from_the_settings() {
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.credits.redemption_failures_per_user = 3;
+    })
+    .await;
+    let admin = app.setup_admin().await;
+    let good = codes(
+        &batch(
+            &app,
+            &admin,
+            json!({"kind": "credits", "amount": 5, "quantity": 2}),
+        )
+        .await,
+    );
+    let guesser = app.user("counted").await;
+    for _ in 0..3 {
+        expect_status(redeem(&app, &guesser, &good[0]).await, StatusCode::OK).await;
+    }
+    for i in 0..3 {
+        expect_error(
+            redeem(&app, &guesser, &format!("AAAAA-BBBBB-CCCCC-DDDD{i}")).await,
+            StatusCode::NOT_FOUND,
+            "redemption_code_not_found",
+        )
+        .await;
+    }
+    let refused = redeem(&app, &guesser, &good[1]).await;
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&wait), "{wait}");
+    expect_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}

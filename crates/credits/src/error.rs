@@ -30,6 +30,12 @@ pub enum CreditsError {
     CodeExpired,
     #[error("your {0} tier is still running; redeem this code after it ends")]
     HigherTierActive(&'static str),
+    /// Too many failed redemptions in the window: wait this many seconds.
+    #[error("too many failed redemptions; try again later")]
+    TooManyFailures(u64),
+    /// Failed redemptions cannot be counted (the shared limiter does not answer).
+    #[error("redemptions cannot be counted right now; try again shortly")]
+    LimiterUnavailable,
     #[error("database error")]
     Database(#[from] DbErr),
 }
@@ -49,6 +55,8 @@ impl ErrorCode for CreditsError {
             CreditsError::CodeVoided => Code::RedemptionCodeVoided,
             CreditsError::CodeExpired => Code::RedemptionCodeExpired,
             CreditsError::HigherTierActive(_) => Code::Conflict,
+            CreditsError::TooManyFailures(_) => Code::RateLimited,
+            CreditsError::LimiterUnavailable => Code::ServiceUnavailable,
             CreditsError::Database(_) => Code::Internal,
         }
     }
@@ -65,5 +73,26 @@ impl ErrorCode for CreditsError {
             | CreditsError::HigherTierActive(_) => Some("code"),
             _ => None,
         }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            CreditsError::TooManyFailures(secs) => Some(*secs),
+            CreditsError::LimiterUnavailable => Some(5),
+            _ => None,
+        }
+    }
+}
+
+impl CreditsError {
+    /// A code that does not work: what guessing produces, and what the redemption limits count.
+    pub fn is_failed_guess(&self) -> bool {
+        matches!(
+            self,
+            CreditsError::CodeNotFound
+                | CreditsError::CodeUsed
+                | CreditsError::CodeVoided
+                | CreditsError::CodeExpired
+        )
     }
 }

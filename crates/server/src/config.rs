@@ -69,6 +69,9 @@ pub struct PaymentSettings {
 pub struct CreditSettings {
     pub hold_ttl_secs: u64,
     pub sweep_secs: u64,
+    pub redemption_failures_per_user: u32,
+    pub redemption_failures_per_ip: u32,
+    pub redemption_failure_window_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -325,6 +328,15 @@ impl Settings {
         if p.order_ttl_secs == 0 || p.gateway_timeout_secs == 0 || p.reconcile_secs == 0 {
             return invalid(
                 "payments.order_ttl_secs, gateway_timeout_secs and reconcile_secs must be at least 1",
+            );
+        }
+        let credits = &self.credits;
+        if credits.redemption_failures_per_user == 0
+            || credits.redemption_failures_per_ip == 0
+            || credits.redemption_failure_window_secs == 0
+        {
+            return invalid(
+                "credits.redemption_failures_per_user, _per_ip and redemption_failure_window_secs must be at least 1",
             );
         }
         if self.credits.hold_ttl_secs == 0 || self.credits.sweep_secs == 0 {

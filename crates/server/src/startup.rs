@@ -14,6 +14,7 @@ use confab_chats::files::FileStore;
 use confab_core::{ChangeWatch, SecretBox, SystemClock};
 use confab_credits::UsageWriter;
 use confab_credits::holds::Meter;
+use confab_credits::redemption_guard::{GuardedRedemptions, RedemptionLimits};
 use confab_keys::pool::{Backoff, PoolSharing};
 use confab_keys::{ApiKeys, KeyPool};
 use confab_migration::{Migrator, MigratorTrait};
@@ -196,7 +197,14 @@ impl Application {
             file_base: file_base(&settings, port),
             trust_forwarded_for: settings.server.trust_forwarded_for,
             sse_keepalive: Duration::from_millis(settings.server.sse_keepalive_ms),
-            redemption_failures: sharing.redemption_failures.clone(),
+            redemptions: Arc::new(GuardedRedemptions::new(
+                sharing.redemption_failures.clone(),
+                RedemptionLimits {
+                    per_user: settings.credits.redemption_failures_per_user,
+                    per_address: settings.credits.redemption_failures_per_ip,
+                    window: Duration::from_secs(settings.credits.redemption_failure_window_secs),
+                },
+            )),
             provider_changes: sharing.provider_changes.clone(),
             drain: drain.clone(),
             metrics,

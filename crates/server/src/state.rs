@@ -7,7 +7,6 @@ use confab_keys::{ApiKeys, KeyPool};
 use confab_payments::Payments;
 use confab_store::Db;
 use confab_users::Accounts;
-use confab_users::limiter::FailureLimiter;
 
 /// What every handler can reach: the pool and the domain services.
 pub struct AppState {
@@ -22,8 +21,8 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
     /// How long an event stream may stay silent before a `: ping` comment is written.
     pub sse_keepalive: std::time::Duration,
-    /// Failed card-code redemptions per user and per address (guessing is answered with 429).
-    pub redemption_failures: Arc<dyn FailureLimiter>,
+    /// Card-code redemption, guarded against guessing.
+    pub redemptions: Arc<confab_credits::redemption_guard::GuardedRedemptions>,
     /// Announces model and provider-key changes to the other instances.
     pub provider_changes: Arc<dyn confab_core::ChangeFeed>,
     /// Set once the instance shuts down (new requests are refused).

@@ -1,11 +1,10 @@
 //! Card codes: users redeem them; admins create batches (codes returned once, as JSON or CSV),
 //! list codes with their status, and void codes or whole batches.
 
-use std::time::Duration;
-
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use confab_core::{Code, PageRequest, Refusal};
+use confab_core::PageRequest;
+use confab_credits::redemption_guard::Redeemer;
 use confab_credits::redemptions::{
     self, BatchView, CodeFilter, CodeStatus, CodeView, CreatedBatch, NewBatch, Redeemed,
 };
@@ -18,11 +17,6 @@ use crate::extract::{Json, Query};
 use crate::routes::chats::PageQuery;
 use crate::routes::views::page_schema;
 use crate::state::AppState;
-
-/// Failed attempts allowed per user, and per address, in a window.
-const FAILURES_PER_USER: u32 = 10;
-const FAILURES_PER_ADDRESS: u32 = 100;
-const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// A card code to redeem.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -92,55 +86,15 @@ pub async fn redeem(
     Client(client): Client,
     body: Json<Redeem>,
 ) -> Result<web::Json<Redeemed>, ApiError> {
-    let keys = [
-        (
-            format!("redeem:user:{}", principal.user.id),
-            FAILURES_PER_USER,
-        ),
-        (
-            format!("redeem:ip:{}", client.ip.as_deref().unwrap_or("unknown")),
-            FAILURES_PER_ADDRESS,
-        ),
-    ];
-    // Each attempt is counted before the code is looked at, so a burst cannot get past the
-    // limit; one that was not a failed guess is given back.
-    for (counted, (key, limit)) in keys.iter().enumerate() {
-        if let Err(refusal) = state
-            .redemption_failures
-            .attempt(key, *limit, FAILURE_WINDOW)
-            .await
-        {
-            for (key, _) in &keys[..counted] {
-                state.redemption_failures.release(key).await;
-            }
-            return Err(refused(refusal));
-        }
-    }
-    let result = redemptions::redeem(&state.db, principal.user.id, &body.code, Utc::now()).await;
-    let failed_guess = result
-        .as_ref()
-        .is_err_and(|error| confab_core::ErrorCode::code(error) != Code::Internal);
-    if !failed_guess {
-        for (key, _) in &keys {
-            state.redemption_failures.release(key).await;
-        }
-    }
-    Ok(web::Json(result?))
-}
-
-fn refused(refusal: Refusal) -> ApiError {
-    match refusal {
-        Refusal::Full { retry_after_secs } => ApiError::new(
-            Code::RateLimited,
-            "too many failed redemptions; try again later",
-        )
-        .retry_after(retry_after_secs),
-        Refusal::Unavailable => ApiError::new(
-            Code::ServiceUnavailable,
-            "redemptions cannot be counted right now; try again shortly",
-        )
-        .retry_after(5),
-    }
+    let who = Redeemer {
+        user_id: principal.user.id,
+        address: client.ip.as_deref(),
+    };
+    let redeemed = state
+        .redemptions
+        .redeem(&state.db, who, &body.code, Utc::now())
+        .await?;
+    Ok(web::Json(redeemed))
 }
 
 /// The codes the caller has redeemed, newest first.
