@@ -307,3 +307,109 @@ async fn tier_multipliers_set_what_each_tier_pays_and_holds() {
     assert_eq!(ledger["total"], 1);
     assert_eq!(ledger["items"][0]["amount"], -50);
 }
+
+/// One answer to "may this caller use this model", wherever it is asked: a free user's key
+/// that allows only the vip chat model and an image model sees the same models in both lists,
+/// is told "not found" by the one-model view for the others, and gets the same refusals on
+/// every request path.
+#[tokio::test]
+async fn every_list_and_request_path_gives_the_same_answer_about_a_model() {
+    let app = app().await;
+    let admin = app.setup_admin().await;
+    for (name, modality, tier) in [
+        ("free-chat", "chat", 0),
+        ("vip-chat", "chat", 1),
+        ("free-image", "image", 0),
+    ] {
+        add_model(
+            &app,
+            &admin,
+            json!({"name": name, "modality": modality, "min_tier": tier}),
+        )
+        .await;
+    }
+    let fake = FakeUpstream::start().await;
+    add_key(
+        &app,
+        &admin,
+        json!({"name": "oa", "kind": "openai", "base_url": fake.url,
+               "api_key": "sk-oa-0123456789", "models": ["free-chat", "vip-chat", "free-image"]}),
+    )
+    .await;
+    let user = app.user("scoped").await;
+    let key = expect_status(
+        app.post(
+            "/api/v1/keys",
+            json!({"name": "scoped", "allowed_models": ["vip-chat", "free-image"]}),
+            Some(&user.access),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let scoped = Session {
+        access: key["secret"].as_str().unwrap().to_owned(),
+        ..user.clone()
+    };
+    assert_eq!(model_names(&app, &scoped).await, ["free-image"]);
+    let openai = expect_status(
+        app.get("/v1/models", Some(&scoped.access)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let ids: Vec<&str> = openai["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["free-image"]);
+    for hidden in ["free-chat", "vip-chat"] {
+        expect_error(
+            app.get(&format!("/v1/models/{hidden}"), Some(&scoped.access))
+                .await,
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+        )
+        .await;
+    }
+    expect_error(
+        complete(&app, &scoped, "free-chat").await,
+        StatusCode::FORBIDDEN,
+        "model_not_allowed",
+    )
+    .await;
+    expect_error(
+        complete(&app, &scoped, "vip-chat").await,
+        StatusCode::FORBIDDEN,
+        "tier_required",
+    )
+    .await;
+    // The same refusals in a chat, and without the key only the tier decides.
+    let chat = expect_status(
+        app.post(
+            "/api/v1/chats",
+            json!({"model": "free-chat"}),
+            Some(&user.access),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    expect_error(
+        send(
+            &app,
+            &user,
+            chat,
+            json!({"content": "hi", "model": "vip-chat", "stream": false}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "tier_required",
+    )
+    .await;
+    assert_eq!(model_names(&app, &user).await, ["free-chat", "free-image"]);
+    assert_eq!(fake.hits(), 0);
+}

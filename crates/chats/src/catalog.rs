@@ -470,8 +470,8 @@ impl Catalog {
             .cloned()
     }
 
-    /// The enabled models a user of `tier` may use, in display order.
-    pub fn available(&self, tier: i32) -> Vec<Arc<ModelView>> {
+    /// The enabled models `access` lets its caller see and use, in display order.
+    pub fn available(&self, access: &ModelAccess<'_>) -> Vec<Arc<ModelView>> {
         let models = self
             .models
             .read()
@@ -479,12 +479,62 @@ impl Catalog {
             .clone();
         let mut out: Vec<Arc<ModelView>> = models
             .values()
-            .filter(|m| m.min_tier <= tier)
+            .filter(|m| access.check(m).is_ok())
             .cloned()
             .collect();
         out.sort_by(|a, b| (a.sort_order, &a.name).cmp(&(b.sort_order, &b.name)));
         out
     }
+
+    /// One enabled model `access` lets its caller see; any other is not found, as in the list.
+    pub fn visible(
+        &self,
+        name: &str,
+        access: &ModelAccess<'_>,
+    ) -> Result<Arc<ModelView>, ChatsError> {
+        self.get(name)
+            .filter(|model| access.check(model).is_ok())
+            .ok_or_else(|| ChatsError::UnknownModel(name.to_owned()))
+    }
+}
+
+/// What a caller may see and use of the catalog: its tier now, and its API key's allowed
+/// models. Every model list and every request path asks [`ModelAccess::check`], and nothing
+/// else decides.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelAccess<'a> {
+    /// The caller's tier rank (0 free, 1 vip, 2 svip).
+    pub tier: i32,
+    /// The key the request came with, if any.
+    pub key: Option<&'a confab_keys::api_keys::KeyGrant>,
+}
+
+impl ModelAccess<'_> {
+    /// Whether the caller may use `model`: 403 `model_not_allowed` for a model the API key does
+    /// not allow, 403 `tier_required` for one above the caller's tier.
+    pub fn check(&self, model: &ModelView) -> Result<(), ChatsError> {
+        if let Some(key) = self.key
+            && !key.allows_model(&model.name)
+        {
+            return Err(ChatsError::ModelNotAllowed(model.name.clone()));
+        }
+        if self.tier < model.min_tier {
+            return Err(ChatsError::TierRequired(model.name.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// The caller's access to the catalog now (its tier read from the database).
+pub async fn access_of<'a>(
+    db: &impl ConnectionTrait,
+    caller: &'a crate::metering::Caller,
+) -> Result<ModelAccess<'a>, ChatsError> {
+    let tier = confab_credits::tiers::tier_of(db, caller.user_id, Utc::now()).await?;
+    Ok(ModelAccess {
+        tier: tier.rank(),
+        key: caller.key.as_deref(),
+    })
 }
 
 /// `upstream_names` in the document: keys are provider kinds, names 1 to 128 characters; null

@@ -66,18 +66,15 @@ pub(crate) async fn admit(
     caller: &Caller,
     model: &ModelView,
 ) -> Result<Rate, ChatsError> {
-    if let Some(key) = &caller.key
-        && !key.allows_model(&model.name)
-    {
-        return Err(ChatsError::ModelNotAllowed(model.name.clone()));
-    }
     let (tier, rate) = relay
         .meter
         .rate_for(caller.user_id, model.prices, model.min_tier, Utc::now())
         .await?;
-    if tier.rank() < model.min_tier {
-        return Err(ChatsError::TierRequired(model.name.clone()));
-    }
+    let access = crate::catalog::ModelAccess {
+        tier: tier.rank(),
+        key: caller.key.as_deref(),
+    };
+    access.check(model)?;
     Ok(rate)
 }
 

@@ -37,11 +37,6 @@ impl Consumer {
         }
     }
 
-    /// Whether the key (if any) lets its holder see and use `model`.
-    pub fn may_use(&self, model: &str) -> bool {
-        self.key.as_ref().is_none_or(|key| key.allows_model(model))
-    }
-
     /// Refuses a key bound to a chat on a route outside that chat.
     pub fn unbound(&self) -> Result<(), ApiError> {
         match self.key.as_ref().and_then(|key| key.chat_id) {

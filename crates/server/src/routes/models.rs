@@ -6,8 +6,6 @@ use confab_chats::catalog::{self, ModelPatch, ModelView, NewModel, PublicModel};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use confab_credits::tiers;
-
 use crate::auth::{Admin, Consumer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
@@ -36,12 +34,12 @@ pub async fn public(
     state: web::Data<AppState>,
     caller: Consumer,
 ) -> Result<web::Json<PublicModelList>, ApiError> {
-    let tier = tiers::tier_of(&state.db, caller.user_id, chrono::Utc::now()).await?;
+    let usage = caller.usage();
+    let access = catalog::access_of(&state.db, &usage).await?;
     let items = state
         .catalog()
-        .available(tier.rank())
+        .available(&access)
         .iter()
-        .filter(|m| caller.may_use(&m.name))
         .map(|m| PublicModel::from(m.as_ref()))
         .collect();
     Ok(web::Json(PublicModelList { items }))

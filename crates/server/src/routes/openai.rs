@@ -2,9 +2,9 @@
 //! (`data: {chunk}` ... `data: [DONE]`) and error format, so the official SDKs work unchanged.
 
 use actix_web::{HttpResponse, web};
+use confab_chats::catalog;
 use confab_chats::completions::{self, CompletionEvent};
 use confab_chats::images::GenerateImages;
-use confab_credits::tiers;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -197,12 +197,12 @@ pub async fn models(
     state: web::Data<AppState>,
     caller: Consumer,
 ) -> Result<HttpResponse, ApiError> {
-    let tier = tiers::tier_of(&state.db, caller.user_id, chrono::Utc::now()).await?;
+    let usage = caller.usage();
+    let access = catalog::access_of(&state.db, &usage).await?;
     let data: Vec<OpenAiModel> = state
         .catalog()
-        .available(tier.rank())
+        .available(&access)
         .iter()
-        .filter(|m| caller.may_use(&m.name))
         .map(|m| OpenAiModel::of(m))
         .collect();
     Ok(HttpResponse::Ok().json(OpenAiModelList {
@@ -221,13 +221,9 @@ pub async fn model(
     caller: Consumer,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let tier = tiers::tier_of(&state.db, caller.user_id, chrono::Utc::now()).await?;
-    // Models above the caller's tier are not theirs to see, as in the list.
-    let model = state
-        .catalog()
-        .get(&name)
-        .filter(|model| model.min_tier <= tier.rank() && caller.may_use(&model.name))
-        .ok_or_else(|| confab_chats::ChatsError::UnknownModel(name.into_inner()))?;
+    let usage = caller.usage();
+    let access = catalog::access_of(&state.db, &usage).await?;
+    let model = state.catalog().visible(&name, &access)?;
     Ok(HttpResponse::Ok().json(OpenAiModel::of(&model)))
 }
 
