@@ -71,13 +71,14 @@ pub(crate) async fn chat_model(app: &TestApp, admin: &Session) {
 }
 
 pub(crate) async fn new_chat(app: &TestApp, user: &Session) -> i64 {
+    new_chat_on(app, user, "gpt-4o-mini").await
+}
+
+/// A new chat whose default model is `model`.
+pub(crate) async fn new_chat_on(app: &TestApp, user: &Session, model: &str) -> i64 {
     expect_status(
-        app.post(
-            "/api/v1/chats",
-            json!({"model": "gpt-4o-mini"}),
-            Some(&user.access),
-        )
-        .await,
+        app.post("/api/v1/chats", json!({"model": model}), Some(&user.access))
+            .await,
         StatusCode::CREATED,
     )
     .await["id"]

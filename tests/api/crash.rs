@@ -178,7 +178,7 @@ async fn a_killed_server_leaves_a_hold_that_expires_uncharged() {
 }
 
 /// Sums a user's ledger (its first page holds everything these tests write).
-async fn ledger_sum(app: &TestApp, token: &str) -> i64 {
+pub(crate) async fn ledger_sum(app: &TestApp, token: &str) -> i64 {
     let ledger = expect_status(
         app.get("/api/v1/credits/ledger", Some(token)).await,
         StatusCode::OK,

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::chats::{add_key, add_model, usage_records};
 use crate::crash::{data_dir, start_with};
@@ -86,18 +86,7 @@ async fn sigterm_lets_every_request_holding_credits_finish_and_settles_what_it_c
     let stalled = Behavior::HangAfterChunks(1);
     let _stalled = model_on_own_fake(&app, &admin, "stalled", "chat", stalled).await;
     let user = app.funded_user(&admin, "drained", 100_000).await;
-    let chat = expect_status(
-        app.post(
-            "/api/v1/chats",
-            json!({"model": "talker"}),
-            Some(&user.access),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await["id"]
-        .as_i64()
-        .unwrap();
+    let chat = crate::chats::new_chat_on(&app, &user, "talker").await;
 
     let plain = tokio::spawn(completion(&app, &user, "slow", false).send());
     let mut stream = completion(&app, &user, "paused", true)
@@ -231,17 +220,6 @@ async fn sigterm_lets_every_request_holding_credits_finish_and_settles_what_it_c
         "settled by the drain, not the sweeper: {credits}"
     );
     assert_eq!(credits["balance"], 100_000 - charged, "{credits}");
-    let ledger: Value = expect_status(
-        app.get("/api/v1/credits/ledger?page_size=100", Some(&user.access))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    let sum: i64 = ledger["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["amount"].as_i64().unwrap())
-        .sum();
+    let sum = crate::crash::ledger_sum(&app, &user.access).await;
     assert_eq!(sum, 100_000 - charged);
 }

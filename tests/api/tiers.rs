@@ -386,18 +386,7 @@ async fn every_list_and_request_path_gives_the_same_answer_about_a_model() {
     )
     .await;
     // The same refusals in a chat, and without the key only the tier decides.
-    let chat = expect_status(
-        app.post(
-            "/api/v1/chats",
-            json!({"model": "free-chat"}),
-            Some(&user.access),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await["id"]
-        .as_i64()
-        .unwrap();
+    let chat = crate::chats::new_chat_on(&app, &user, "free-chat").await;
     expect_error(
         send(
             &app,
