@@ -36,6 +36,26 @@ pub trait FailureLimiter: Send + Sync + 'static {
     async fn release(&self, key: &str);
     /// Forgets `key`, e.g. after a successful login.
     async fn reset(&self, key: &str);
+
+    /// Counts one attempt against each `(key, limit)` in order, all in `window`; refused at the
+    /// first that is full (or cannot be counted), giving back the ones counted before it.
+    async fn attempt_all(&self, counts: &[(&str, u32)], window: Duration) -> Result<(), Refusal> {
+        for (counted, (key, limit)) in counts.iter().enumerate() {
+            if let Err(refusal) = self.attempt(key, *limit, window).await {
+                let counted: Vec<&str> = counts[..counted].iter().map(|(key, _)| *key).collect();
+                self.release_all(&counted).await;
+                return Err(refusal);
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back one attempt on each of `keys`.
+    async fn release_all(&self, keys: &[&str]) {
+        for key in keys {
+            self.release(key).await;
+        }
+    }
 }
 
 struct Window {

@@ -64,34 +64,27 @@ impl GuardedRedemptions {
     where
         C: ConnectionTrait + TransactionTrait,
     {
+        let (user_key, address_key) = (
+            format!("redeem:user:{}", who.user_id),
+            format!("redeem:ip:{}", who.address.unwrap_or("unknown")),
+        );
         let counts = [
-            (format!("redeem:user:{}", who.user_id), self.limits.per_user),
-            (
-                format!("redeem:ip:{}", who.address.unwrap_or("unknown")),
-                self.limits.per_address,
-            ),
+            (user_key.as_str(), self.limits.per_user),
+            (address_key.as_str(), self.limits.per_address),
         ];
-        for (counted, (key, limit)) in counts.iter().enumerate() {
-            if let Err(refusal) = self.limiter.attempt(key, *limit, self.limits.window).await {
-                self.give_back(&counts[..counted]).await;
-                return Err(match refusal {
-                    Refusal::Full { retry_after_secs } => {
-                        CreditsError::TooManyFailures(retry_after_secs)
-                    }
-                    Refusal::Unavailable => CreditsError::LimiterUnavailable,
-                });
-            }
-        }
+        self.limiter
+            .attempt_all(&counts, self.limits.window)
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::Full { retry_after_secs } => {
+                    CreditsError::TooManyFailures(retry_after_secs)
+                }
+                Refusal::Unavailable => CreditsError::LimiterUnavailable,
+            })?;
         let result = redemptions::redeem(db, who.user_id, code, now).await;
         if !result.as_ref().is_err_and(CreditsError::is_failed_guess) {
-            self.give_back(&counts).await;
+            self.limiter.release_all(&[&user_key, &address_key]).await;
         }
         result
-    }
-
-    async fn give_back(&self, counts: &[(String, u32)]) {
-        for (key, _) in counts {
-            self.limiter.release(key).await;
-        }
     }
 }

@@ -461,26 +461,23 @@ impl Accounts {
             pair_key: format!("{account_key}:ip:{address}"),
             account_key,
         };
-        let limits = [
-            (&reservation.ip_key, self.config.login_failures_per_ip),
+        let counts = [
             (
-                &reservation.pair_key,
+                reservation.ip_key.as_str(),
+                self.config.login_failures_per_ip,
+            ),
+            (
+                reservation.pair_key.as_str(),
                 self.config.login_failures_per_account_and_ip,
             ),
             (
-                &reservation.account_key,
+                reservation.account_key.as_str(),
                 self.config.login_failures_per_account,
             ),
         ];
-        let window = self.config.login_failure_window;
-        for (counted, (key, limit)) in limits.iter().enumerate() {
-            if let Err(refusal) = self.limiter.attempt(key, *limit, window).await {
-                for (key, _) in &limits[..counted] {
-                    self.limiter.release(key).await;
-                }
-                return Err(refusal.into());
-            }
-        }
+        self.limiter
+            .attempt_all(&counts, self.config.login_failure_window)
+            .await?;
         Ok(reservation)
     }
 
@@ -501,9 +498,12 @@ impl Accounts {
                 self.limiter.release(&reservation.account_key).await;
             }
             Err(_) => {
-                self.limiter.release(&reservation.ip_key).await;
-                self.limiter.release(&reservation.pair_key).await;
-                self.limiter.release(&reservation.account_key).await;
+                let keys = [
+                    reservation.ip_key.as_str(),
+                    reservation.pair_key.as_str(),
+                    reservation.account_key.as_str(),
+                ];
+                self.limiter.release_all(&keys).await;
             }
         }
     }
