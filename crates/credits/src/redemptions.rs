@@ -432,13 +432,12 @@ where
         .filter(redemption_code::Column::CodeHash.eq(hash.as_str()))
         .one(&txn)
         .await?;
-    let Some(row) = row.filter(|_| claimed.rows_affected == 1) else {
-        txn.rollback().await?;
-        return match already_redeemed_by(db, &hash, user_id).await? {
-            // The caller's own retry (its first answer was lost): the same answer again.
-            Some(redeemed) => Ok(redeemed),
-            None => Err(why_not(db, &hash, now).await?),
-        };
+    let row = match row {
+        Some(row) if claimed.rows_affected == 1 => row,
+        seen => {
+            txn.rollback().await?;
+            return not_claimed(db, seen, user_id, now).await;
+        }
     };
     let kind = CodeKind::parse(&row.kind).unwrap_or(CodeKind::Credits);
     match kind {
@@ -458,54 +457,40 @@ where
         CodeKind::SvipDays => tiers::grant_days(&txn, user_id, Tier::Svip, row.amount, now).await?,
     }
     txn.commit().await?;
+    granted(db, &row, user_id).await
+}
+
+/// What the code in `row` granted, with the user's account as it is now.
+async fn granted(
+    db: &impl ConnectionTrait,
+    row: &redemption_code::Model,
+    user_id: i64,
+) -> Result<Redeemed, CreditsError> {
     Ok(Redeemed {
-        kind,
+        kind: CodeKind::parse(&row.kind).unwrap_or(CodeKind::Credits),
         amount: row.amount,
         credits: ledger::credits(db, user_id).await?,
     })
 }
 
-/// What the code granted, when `user_id` is who redeemed it.
-async fn already_redeemed_by(
+/// A code the claim did not take, as its transaction read it after the claim: the redeemer's
+/// own retry (its first answer was lost) gets the same answer again; anyone else learns why not.
+async fn not_claimed(
     db: &impl ConnectionTrait,
-    hash: &str,
+    row: Option<redemption_code::Model>,
     user_id: i64,
-) -> Result<Option<Redeemed>, CreditsError> {
-    let row = redemption_code::Entity::find()
-        .filter(redemption_code::Column::CodeHash.eq(hash))
-        .filter(redemption_code::Column::Status.eq("used"))
-        .filter(redemption_code::Column::RedeemedBy.eq(user_id))
-        .one(db)
-        .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    Ok(Some(Redeemed {
-        kind: CodeKind::parse(&row.kind).unwrap_or(CodeKind::Credits),
-        amount: row.amount,
-        credits: ledger::credits(db, user_id).await?,
-    }))
-}
-
-/// Why a code could not be claimed.
-async fn why_not(
-    db: &impl ConnectionTrait,
-    hash: &str,
     now: DateTime<Utc>,
-) -> Result<CreditsError, CreditsError> {
-    let row = redemption_code::Entity::find()
-        .filter(redemption_code::Column::CodeHash.eq(hash))
-        .one(db)
-        .await?;
-    Ok(match row {
-        None => CreditsError::CodeNotFound,
-        Some(row) if row.status == "used" => CreditsError::CodeUsed,
-        Some(row) if row.status == "voided" => CreditsError::CodeVoided,
-        Some(row) if row.expires_at.is_some_and(|expiry| expiry <= now) => {
-            CreditsError::CodeExpired
-        }
+) -> Result<Redeemed, CreditsError> {
+    let Some(row) = row else {
+        return Err(CreditsError::CodeNotFound);
+    };
+    Err(match row.status.as_str() {
+        "used" if row.redeemed_by == Some(user_id) => return granted(db, &row, user_id).await,
+        "used" => CreditsError::CodeUsed,
+        "voided" => CreditsError::CodeVoided,
+        _ if row.expires_at.is_some_and(|expiry| expiry <= now) => CreditsError::CodeExpired,
         // Claimed and then rolled back by a concurrent redeemer's failure: try again.
-        Some(_) => CreditsError::CodeUsed,
+        _ => CreditsError::CodeUsed,
     })
 }
 
