@@ -11,6 +11,7 @@ use confab_store::entity::product;
 use confab_store::entity::product::ProductStatus;
 use confab_store::entity::{payment_event, payment_refund, user};
 use confab_store::fetch_page;
+use futures_util::StreamExt;
 use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QueryOrder,
@@ -556,33 +557,31 @@ pub fn export_csv<C>(
 where
     C: ConnectionTrait + Send + Sync + 'static,
 {
-    let start = (db, filter, Some(i64::MAX), 0u64, true);
-    futures_util::stream::try_unfold(start, |(db, filter, before, sent, first)| async move {
-        let Some(before) = before.filter(|_| sent < MAX_EXPORT) else {
-            return Ok(None);
-        };
-        let rows = filtered(&filter)
-            .filter(payment_order::Column::Id.lt(before))
-            .limit(EXPORT_BATCH.min(MAX_EXPORT - sent))
-            .all(&db)
-            .await?;
-        let mut chunk = String::with_capacity(rows.len() * 160 + CSV_HEADER.len());
-        if first {
-            chunk.push_str(CSV_HEADER);
-        }
-        let next = (rows.len() as u64 == EXPORT_BATCH).then(|| rows.last().map(|r| r.id));
-        let count = rows.len() as u64;
-        for row in rows {
-            csv_line(&mut chunk, AdminOrder::from_row(row, None));
-        }
-        if count == 0 && !first {
-            return Ok(None);
-        }
-        Ok(Some((
-            chunk,
-            (db, filter, next.flatten(), sent + count, false),
-        )))
-    })
+    // Keyset pages, newest first: each step reads the orders older than the last one sent.
+    let rows = futures_util::stream::try_unfold(
+        (db, filter, Some(i64::MAX), 0u64),
+        |(db, filter, before, sent)| async move {
+            let Some(before) = before.filter(|_| sent < MAX_EXPORT) else {
+                return Ok(None);
+            };
+            let rows = filtered(&filter)
+                .filter(payment_order::Column::Id.lt(before))
+                .limit(EXPORT_BATCH.min(MAX_EXPORT - sent))
+                .all(&db)
+                .await?;
+            let Some(last) = rows.last().map(|row| row.id) else {
+                return Ok(None);
+            };
+            let count = rows.len() as u64;
+            let mut chunk = String::with_capacity(rows.len() * 160);
+            for row in rows {
+                csv_line(&mut chunk, AdminOrder::from_row(row, None));
+            }
+            let next = (count == EXPORT_BATCH).then_some(last);
+            Ok(Some((chunk, (db, filter, next, sent + count))))
+        },
+    );
+    futures_util::stream::once(async { Ok(CSV_HEADER.to_owned()) }).chain(rows)
 }
 
 fn csv_line(out: &mut String, order: AdminOrder) {
