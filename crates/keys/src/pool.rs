@@ -359,14 +359,11 @@ impl KeyPool {
             state.day_tokens = state.day_tokens.max(total.unwrap_or(0));
             state.day_tokens
         };
+        let day_ends = DateTime::from_timestamp((today + 1) * 86_400, 0);
         if used >= limit
-            && let Some(day_ends) = DateTime::from_timestamp((today + 1) * 86_400, 0)
+            && let Some(Ok(left)) = day_ends.map(|end| (end - Utc::now()).to_std())
         {
-            if let Ok(left) = (day_ends - Utc::now()).to_std() {
-                let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
-                health.entry(key_id).or_default().cooling_until = Some(Instant::now() + left);
-            }
-            self.rests.rest(key_id, day_ends).await;
+            self.rest_everywhere(key_id, left).await;
         }
     }
 
@@ -410,18 +407,27 @@ impl KeyPool {
                     }
                     _ => None,
                 };
-                let rest = self.rest(key_id, retry_after).await;
+                let rest = self.backoff(key_id, retry_after).await;
                 tracing::info!(key_id, rest_ms = rest.as_millis() as u64, %error, "provider key resting");
-                if let Ok(rest) = chrono::Duration::from_std(rest) {
-                    self.rests.rest(key_id, Utc::now() + rest).await;
-                }
+                self.rest_everywhere(key_id, rest).await;
             }
         }
     }
 
-    /// Rests the key for a backoff that doubles per consecutive failure, counted over every
-    /// instance (at least what the provider asked for, at most the maximum); answers how long.
-    async fn rest(&self, key_id: i64, retry_after: Option<Duration>) -> Duration {
+    /// Rests the key for `rest` here and, through the shared rests, on every instance.
+    async fn rest_everywhere(&self, key_id: i64, rest: Duration) {
+        {
+            let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+            health.entry(key_id).or_default().cooling_until = Some(Instant::now() + rest);
+        }
+        if let Ok(rest) = chrono::Duration::from_std(rest) {
+            self.rests.rest(key_id, Utc::now() + rest).await;
+        }
+    }
+
+    /// The key's backoff after one more failure: it doubles per consecutive failure, counted
+    /// over every instance (at least what the provider asked for, at most the maximum).
+    async fn backoff(&self, key_id: i64, retry_after: Option<Duration>) -> Duration {
         let shared = self.rests.streak_failed(key_id, STREAK_KEPT).await;
         let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
         let state = health.entry(key_id).or_default();
@@ -432,11 +438,9 @@ impl KeyPool {
             .base
             .saturating_mul(doubling)
             .min(self.backoff.max);
-        let rest = retry_after
+        retry_after
             .map_or(backoff, |r| r.max(backoff))
-            .min(self.backoff.max);
-        state.cooling_until = Some(Instant::now() + rest);
-        rest
+            .min(self.backoff.max)
     }
 
     /// When a resting key is tried again, for admin views.
